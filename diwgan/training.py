@@ -1,0 +1,276 @@
+"""One train state and one training step for every method.
+
+The step is generic: a `Method` supplies the discriminator and generator
+losses, its extra networks (inside the parameter pytrees) and its extra state
+(`method_state`, e.g. DIW-GAN's anchors and ring buffers). This module owns the
+optimizers, the key discipline, the scan over steps and the cross-device
+gradient averaging, so no method writes its own training loop.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import flax.linen as nn
+from flax import struct
+import jax
+import jax.numpy as jnp
+import optax
+
+Params = Any
+Metrics = Dict[str, jax.Array]
+# (key, batch_size) -> real batch (batch_size, ...)
+SampleReal = Callable[[jax.Array, int], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+  """The generator and discriminator of a run, and how noise is drawn.
+
+  Attributes:
+    generator: flax module, noise (b, noise_dim) -> samples (b, ...).
+    discriminator: flax module, samples (b, ...) -> logits (b,).
+    noise_dim: dimension of z ~ N(0, I).
+  """
+
+  generator: nn.Module
+  discriminator: nn.Module
+  noise_dim: int
+
+  def sample_noise(self, key: jax.Array, batch_size: int) -> jax.Array:
+    return jax.random.normal(key, (batch_size, self.noise_dim), jnp.float32)
+
+  def generate(self, generator_params: Params, key: jax.Array, num: int):
+    """Samples `num` outputs of G; `generator_params` holds a 'generator' key."""
+    return self.generator.apply(
+        generator_params["generator"], self.sample_noise(key, num)
+    )
+
+
+class StepContext(struct.PyTreeNode):
+  """What a method's losses see of the current step besides parameters.
+
+  Attributes:
+    step: () int32 global step.
+    axis_name: mapped axis over devices, or None on one device (static).
+  """
+
+  step: jax.Array
+  axis_name: Optional[str] = struct.field(pytree_node=False, default=None)
+
+
+class Method:
+  """Interface of a training method: losses, extra networks, extra state.
+
+  `generator_params` and `discriminator_params` are dicts; the generic step
+  differentiates each loss with respect to the whole dict, so a method adds
+  its own networks there (a reconstructor on the generator side, say).
+  """
+
+  name: str = "method"
+
+  def init_params(
+      self, key: jax.Array, networks: Networks, real_example: jax.Array
+  ) -> Tuple[Params, Params]:
+    """Returns (generator_params, discriminator_params) dicts."""
+    g_key, d_key = jax.random.split(key)
+    noise = networks.sample_noise(g_key, 1)
+    return (
+        {"generator": networks.generator.init(g_key, noise)},
+        {"discriminator": networks.discriminator.init(d_key, real_example)},
+    )
+
+  def discriminator_loss(
+      self,
+      discriminator_params: Params,
+      generator_params: Params,
+      method_state: Any,
+      real: jax.Array,
+      key: jax.Array,
+      context: StepContext,
+      networks: Networks,
+  ) -> Tuple[jax.Array, Metrics]:
+    raise NotImplementedError
+
+  def generator_loss(
+      self,
+      generator_params: Params,
+      discriminator_params: Params,
+      method_state: Any,
+      real: jax.Array,
+      key: jax.Array,
+      context: StepContext,
+      networks: Networks,
+  ) -> Tuple[jax.Array, Tuple[Metrics, Any]]:
+    """Returns (loss, (metrics, new_method_state))."""
+    raise NotImplementedError
+
+
+class TrainState(struct.PyTreeNode):
+  """Everything a run needs to continue: the checkpointed pytree.
+
+  Attributes:
+    step: () int32 number of completed steps.
+    key: the run's PRNG key; step t uses `fold_in(key, t)`.
+    generator_params: dict with 'generator' (and method extras).
+    discriminator_params: dict with 'discriminator' (and method extras).
+    generator_opt_state: optax state of the generator side.
+    discriminator_opt_state: optax state of the discriminator side.
+    method_state: the method's persistent pytree (anchors, buffers, ...).
+  """
+
+  step: jax.Array
+  key: jax.Array
+  generator_params: Params
+  discriminator_params: Params
+  generator_opt_state: optax.OptState
+  discriminator_opt_state: optax.OptState
+  method_state: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+  """A method, its networks, optimizers and real-data sampler, bound together.
+
+  Attributes:
+    networks: generator and discriminator.
+    method: the training method.
+    generator_optimizer: optax transformation of the generator side.
+    discriminator_optimizer: optax transformation of the discriminator side.
+    sample_real: (key, batch_size) -> real batch; pure, jittable.
+    batch_size: per-device batch size.
+    discriminator_steps: discriminator updates per generator update.
+    axis_name: name of the device axis when the step runs under pmap or
+      shard_map (gradients and metrics are averaged over it); None otherwise.
+  """
+
+  networks: Networks
+  method: Method
+  generator_optimizer: optax.GradientTransformation
+  discriminator_optimizer: optax.GradientTransformation
+  sample_real: SampleReal
+  batch_size: int
+  discriminator_steps: int = 1
+  axis_name: Optional[str] = None
+
+  def init(self, key: jax.Array, method_state: Any = ()) -> TrainState:
+    """Initial train state; `key` seeds both the parameters and the run."""
+    init_key, run_key, real_key = jax.random.split(key, 3)
+    real_example = self.sample_real(real_key, 1)
+    g_params, d_params = self.method.init_params(
+        init_key, self.networks, real_example
+    )
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        key=run_key,
+        generator_params=g_params,
+        discriminator_params=d_params,
+        generator_opt_state=self.generator_optimizer.init(g_params),
+        discriminator_opt_state=self.discriminator_optimizer.init(d_params),
+        method_state=method_state,
+    )
+
+  def _mean_over_devices(self, tree):
+    if self.axis_name is None:
+      return tree
+    return jax.lax.pmean(tree, self.axis_name)
+
+  def step(self, state: TrainState) -> Tuple[TrainState, Metrics]:
+    """One generator step preceded by `discriminator_steps` D steps."""
+    step_key = jax.random.fold_in(state.key, state.step)
+    if self.axis_name is not None:
+      # Each device draws its own shard of noise and real data.
+      step_key = jax.random.fold_in(step_key, jax.lax.axis_index(self.axis_name))
+    d_keys_key, g_key, g_real_key = jax.random.split(step_key, 3)
+    context = StepContext(step=state.step, axis_name=self.axis_name)
+    networks = self.networks
+
+    def discriminator_update(carry, key):
+      d_params, d_opt_state = carry
+      real_key, loss_key = jax.random.split(key)
+      real = self.sample_real(real_key, self.batch_size)
+      (loss, metrics), grads = jax.value_and_grad(
+          self.method.discriminator_loss, has_aux=True
+      )(d_params, state.generator_params, state.method_state, real, loss_key,
+        context, networks)
+      grads = self._mean_over_devices(grads)
+      updates, d_opt_state = self.discriminator_optimizer.update(
+          grads, d_opt_state, d_params
+      )
+      return (optax.apply_updates(d_params, updates), d_opt_state), (
+          loss, metrics)
+
+    d_keys = jax.random.split(d_keys_key, self.discriminator_steps)
+    (d_params, d_opt_state), (d_losses, d_metrics) = jax.lax.scan(
+        discriminator_update,
+        (state.discriminator_params, state.discriminator_opt_state),
+        d_keys,
+    )
+
+    real = self.sample_real(g_real_key, self.batch_size)
+    (g_loss, (g_metrics, method_state)), g_grads = jax.value_and_grad(
+        self.method.generator_loss, has_aux=True
+    )(state.generator_params, d_params, state.method_state, real, g_key,
+      context, networks)
+    g_grads = self._mean_over_devices(g_grads)
+    updates, g_opt_state = self.generator_optimizer.update(
+        g_grads, state.generator_opt_state, state.generator_params
+    )
+    g_params = optax.apply_updates(state.generator_params, updates)
+
+    metrics = {
+        "d_loss": d_losses[-1],
+        "g_loss": g_loss,
+        **{k: v[-1] for k, v in d_metrics.items()},
+        **g_metrics,
+    }
+    metrics = self._mean_over_devices(metrics)
+    new_state = state.replace(
+        step=state.step + 1,
+        generator_params=g_params,
+        discriminator_params=d_params,
+        generator_opt_state=g_opt_state,
+        discriminator_opt_state=d_opt_state,
+        method_state=method_state,
+    )
+    return new_state, metrics
+
+  def train_steps(
+      self, state: TrainState, num_steps: int
+  ) -> Tuple[TrainState, Metrics]:
+    """`num_steps` steps under `lax.scan`; metrics stacked on a leading axis."""
+
+    def body(state, _):
+      return self.step(state)
+
+    return jax.lax.scan(body, state, None, length=num_steps)
+
+
+def make_optimizer(
+    learning_rate: float,
+    *,
+    num_steps: int,
+    b1: float = 0.5,
+    b2: float = 0.999,
+    decay: str = "cosine",
+    final_fraction: float = 0.05,
+) -> optax.GradientTransformation:
+  """Adam with an optional cosine decay to `final_fraction` x the rate.
+
+  Args:
+    learning_rate: initial rate.
+    num_steps: length of the decay (the run's generator steps; the
+      discriminator's schedule counts its own updates).
+    b1: Adam beta1 (0.5, the GAN default of SPEC section 5).
+    b2: Adam beta2.
+    decay: "cosine" or "constant".
+    final_fraction: rate at the end of the cosine as a fraction of the start.
+  """
+  if decay == "cosine":
+    schedule = optax.cosine_decay_schedule(
+        learning_rate, max(num_steps, 1), alpha=final_fraction
+    )
+  elif decay == "constant":
+    schedule = optax.constant_schedule(learning_rate)
+  else:
+    raise ValueError(f"Unknown decay {decay!r}; valid: 'cosine', 'constant'.")
+  return optax.adam(schedule, b1=b1, b2=b2)

@@ -1,0 +1,229 @@
+r"""Trains and evaluates a method on a mixture of Gaussians.
+
+  python -m experiments.mog --config=ring
+  python -m experiments.mog --config=grid --method=gan --workdir=/tmp/grid_gan
+  python -m experiments.mog --config=ring --config.diw.alpha=2.0
+
+Writes metrics.jsonl, samples_<step>.png, curves.png, final_metrics.json,
+anchor_quality.json and orbax checkpoints to --workdir (default
+runs/mog/<config>_<method>_seed<seed>); rerunning with the same --workdir
+resumes from the last checkpoint.
+"""
+
+import functools
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import ml_collections
+
+from diwgan import autoencoder as autoencoder_lib
+from diwgan import methods as methods_lib
+from diwgan import models
+from diwgan import training
+from diwgan.data import mog
+from diwgan.metrics import mog as mog_metrics
+from experiments import flags_util
+from experiments import loop
+from experiments import methods as experiment_methods
+from experiments.configs import mog as mog_configs
+
+
+def _mixture_metrics(samples, mixture, config):
+  return mog_metrics.mixture_metrics(
+      samples, mixture, hq_std=config.eval.hq_std,
+      strict_threshold=config.eval.strict_threshold)
+
+
+def _metrics_dict(result) -> dict:
+  return {
+      "modes": result.modes, "strict_modes": result.strict_modes,
+      "hqs": result.hqs, "jsd": result.jsd,
+  }
+
+
+def build_experiment(
+    config: ml_collections.ConfigDict, workdir: str = None
+) -> loop.Experiment:
+  """Everything `loop.train_and_evaluate` needs for this config."""
+  mixture = mog.make_mixture(config.dataset)
+  data_dim = mixture.means.shape[1]
+  networks = training.Networks(
+      generator=models.MLPGenerator(data_dim, tuple(config.generator_hidden)),
+      discriminator=models.MLPDiscriminator(
+          tuple(config.discriminator_hidden)),
+      noise_dim=config.noise_dim,
+  )
+  autoencoder = models.MLPAutoEncoder(
+      data_dim, config.autoencoder.latent_dim, config.autoencoder.hidden)
+  encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
+  method = experiment_methods.make_method(config, encode)
+  opt = config.optimizer
+  trainer = training.Trainer(
+      networks=networks,
+      method=method,
+      generator_optimizer=training.make_optimizer(
+          opt.generator_lr, num_steps=config.num_steps, b1=opt.b1, b2=opt.b2,
+          decay=opt.decay, final_fraction=opt.final_fraction),
+      discriminator_optimizer=training.make_optimizer(
+          opt.discriminator_lr,
+          num_steps=config.num_steps * config.discriminator_steps,
+          b1=opt.b1, b2=opt.b2, decay=opt.decay,
+          final_fraction=opt.final_fraction),
+      sample_real=functools.partial(mog.sample_mixture, mixture),
+      batch_size=config.batch_size,
+      discriminator_steps=config.discriminator_steps,
+  )
+  root_key = jax.random.key(config.seed)
+  init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
+      root_key, 5)
+  uses_ae = experiment_methods.needs_autoencoder(config.method)
+
+  def method_state(pretrain: bool):
+    if not uses_ae:
+      return ()
+    if not pretrain:
+      ae_params = autoencoder.init(ae_key, jnp.zeros((1, data_dim)))
+      anchors = jnp.zeros((config.batch_size, config.autoencoder.latent_dim))
+      return methods_lib.init_diw_state(
+          ae_params, anchors, history=config.diw.history)
+    real = mog.sample_mixture(mixture, real_key, config.num_real)
+    ae = config.autoencoder
+    ae_params = autoencoder_lib.train_autoencoder(
+        autoencoder, real, ae_key, steps=ae.steps, batch_size=ae.batch_size,
+        learning_rate=ae.learning_rate)
+    report = autoencoder_lib.reconstruction_report(autoencoder, ae_params, real)
+    logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
+                 float(report.relative_mse), ae.max_relative_mse)
+    autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
+    real_latents = autoencoder.apply(ae_params, real, method=autoencoder.encode)
+    anchors = methods_lib.draw_anchors(
+        real_latents, anchor_key, config.batch_size,
+        bandwidth=config.diw.anchor_bandwidth)
+    decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
+    quality = {
+        "autoencoder_relative_mse": float(report.relative_mse),
+        **{f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
+           for k, v in _metrics_dict(
+               _mixture_metrics(decoded, mixture, config)).items()},
+    }
+    logging.info("Anchor quality: %s", quality)
+    if workdir is not None:
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
+        json.dump(quality, f, indent=2)
+    return methods_lib.init_diw_state(
+        ae_params, anchors, history=config.diw.history)
+
+  @jax.jit
+  def generate(state):
+    return networks.generate(
+        state.generator_params, eval_key, config.eval.num_samples)
+
+  def evaluate(state):
+    return _metrics_dict(_mixture_metrics(generate(state), mixture, config))
+
+  real_for_plot = mog.sample_mixture(
+      mixture, jax.random.fold_in(eval_key, 1), config.eval.num_samples)
+
+  def plot(state, path):
+    plot_samples(generate(state), real_for_plot,
+                 title=f"{config.dataset} {config.method} step {int(state.step)}",
+                 path=path)
+
+  return loop.Experiment(
+      trainer=trainer,
+      initial_state=lambda: trainer.init(init_key, method_state(True)),
+      template_state=lambda: trainer.init(init_key, method_state(False)),
+      evaluate=evaluate,
+      plot=plot,
+      summary_plot=plot_curves,
+  )
+
+
+def plot_samples(samples, real, *, title: str, path: str) -> None:
+  """Scatter of generated (blue) over real (grey) samples, 2-D or 3-D."""
+  fig = plt.figure(figsize=(5, 5))
+  if samples.shape[1] == 3:
+    ax = fig.add_subplot(projection="3d")
+    ax.scatter(*real.T, s=2, c="0.6", alpha=0.5, label="real")
+    ax.scatter(*samples.T, s=2, c="tab:blue", alpha=0.5, label="generated")
+  else:
+    ax = fig.add_subplot()
+    ax.scatter(*real.T, s=2, c="0.6", alpha=0.5, label="real")
+    ax.scatter(*samples.T, s=2, c="tab:blue", alpha=0.5, label="generated")
+    ax.set_aspect("equal")
+  ax.set_title(title)
+  ax.legend(loc="upper right", markerscale=4)
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_curves(eval_records: list, path: str) -> None:
+  """Modes and HQS against steps."""
+  steps = [r["step"] for r in eval_records]
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+  ax1.plot(steps, [r["modes"] for r in eval_records], marker="o", label="modes")
+  ax1.plot(steps, [r["strict_modes"] for r in eval_records], marker=".",
+           label="strict modes")
+  ax1.set_xlabel("step")
+  ax1.legend()
+  ax2.plot(steps, [100 * r["hqs"] for r in eval_records], marker="o")
+  ax2.set_xlabel("step")
+  ax2.set_ylabel("HQS (%)")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def default_workdir(config: ml_collections.ConfigDict) -> str:
+  return os.path.join(
+      "runs", "mog", f"{config.dataset}_{config.method}_seed{config.seed}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains `config` into `workdir` (resuming) and returns final metrics."""
+  return loop.train_and_evaluate(
+      build_experiment(config, workdir), config, workdir)
+
+
+_CONFIG = flags_util.define_named_config(
+    "config", mog_configs.get_config, default="ring",
+    help_string=f"Mixture config: one of {', '.join(mog_configs.CONFIGS)}; "
+    "override fields with --config.<field>=<value>.")
+_METHOD = flags.DEFINE_string(
+    "method", None, "Method (overrides config.method): "
+    + ", ".join(experiment_methods.METHODS))
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output folder (default runs/mog/<config>_<method>_seed<seed>).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config = _CONFIG.value
+  if _METHOD.value is not None:
+    with config.unlocked():
+      config.method = _METHOD.value
+  if config.method not in experiment_methods.METHODS:
+    raise app.UsageError(
+        f"Unknown method {config.method!r}; valid methods: "
+        f"{', '.join(experiment_methods.METHODS)}.")
+  workdir = _WORKDIR.value or default_workdir(config)
+  logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
+               config.method, config.dataset, workdir, jax.default_backend(),
+               jax.device_count())
+  final = train_and_evaluate(config, workdir)
+  print(json.dumps(final, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)
