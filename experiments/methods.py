@@ -1,14 +1,50 @@
-"""Builds the `training.Method` named by `config.method`."""
+"""Builds the `training.Method` named by `config.method`.
 
-from typing import Any, Callable, Optional
+Methods (SPEC sections 1 and 4):
 
+| name | what | hyper-parameters |
+| --- | --- | --- |
+| `gan` | non-saturating GAN | - |
+| `unrolled` | Unrolled GAN, K differentiable D updates | `config.methods.unrolled` |
+| `veegan` | reconstructor F, D on (z, x) pairs | `config.methods.veegan` |
+| `pacgan` | D on packs of m samples | `config.methods.pacgan` |
+| `gne` | GAN + KL between t-similarities of z and of G(z) | `config.methods.gne` |
+| `bms_vae_gan` | best-of-T VAE-GAN, SN synthetic likelihood | `config.methods.bms_vae_gan` |
+| `diwgan` | DIW-GAN (euclidean, both weights) | `config.diw` |
+| `diwgan_poster` | squared distance, term weighted by W_l | `config.diw`, `config.methods.diwgan_poster` |
+| `diwgan_noweights` | matched distance only (no w_g, no w_r) | `config.diw` |
+| `diwgan_wg` | generator weight w_g only | `config.diw` |
+| `diwgan_wr` | target weight w_r only | `config.diw` |
+| `diwgan_random_match` | random instead of optimal pairing | `config.diw` |
+
+The DIW-GAN variants are `methods.DIWGAN` field settings (`DIW_VARIANTS`);
+everything else in `config.diw` applies to all of them.
+"""
+
+from typing import Any, Callable, Dict, Optional
+
+import jax
 import ml_collections
+import optax
 
 from diwgan import methods
+from diwgan import training
 
+# Field settings of `methods.DIWGAN` that define each DIW-GAN variant, on top
+# of `config.diw`. The poster's W_l is set from its own sub-config below.
+DIW_VARIANTS: Dict[str, Dict[str, Any]] = {
+    "diwgan": {},
+    "diwgan_poster": {"distance": "sqeuclidean"},
+    "diwgan_noweights": {
+        "use_generator_weights": False, "use_target_weights": False},
+    "diwgan_wg": {"use_generator_weights": True, "use_target_weights": False},
+    "diwgan_wr": {"use_generator_weights": False, "use_target_weights": True},
+    "diwgan_random_match": {"random_matching": True},
+}
 # Methods that match in the latent space of a pre-trained auto-encoder.
-AUTOENCODER_METHODS = ("diwgan",)
-METHODS = ("gan",) + AUTOENCODER_METHODS
+AUTOENCODER_METHODS = tuple(DIW_VARIANTS)
+BASELINES = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
+METHODS = BASELINES + AUTOENCODER_METHODS
 
 
 def needs_autoencoder(name: str) -> bool:
@@ -20,20 +56,9 @@ def _clip(value) -> Optional[tuple]:
   return None if (low, high) == (0.0, 0.0) else (float(low), float(high))
 
 
-def make_method(
-    config: ml_collections.ConfigDict,
-    encode: Optional[Callable[[Any, Any], Any]] = None,
-):
-  """The method of `config.method`; `encode` is the frozen encoder's apply."""
-  name = config.method
-  if name not in METHODS:
-    raise ValueError(
-        f"Unknown method {name!r}; valid methods: {', '.join(METHODS)}."
-    )
-  if name == "gan":
-    return methods.DIWGAN(matching=False, name="gan")
+def _diw_method(name, config, encode):
   diw = config.diw
-  return methods.DIWGAN(
+  fields = dict(
       encode=encode,
       alpha=diw.alpha,
       distance=diw.distance,
@@ -48,3 +73,94 @@ def make_method(
       target_weight_clip=_clip(diw.target_weight_clip),
       name=name,
   )
+  fields.update(DIW_VARIANTS[name])
+  if name == "diwgan_poster":
+    # Poster eq. (1): the matched squared distance times W_l, no alpha.
+    fields["alpha"] = config.methods.diwgan_poster.loss_weight
+  return methods.DIWGAN(**fields)
+
+
+def unroll_optimizer(
+    config: ml_collections.ConfigDict, *, eps_root: float = 1e-16
+) -> optax.GradientTransformation:
+  """The discriminator's optimizer, as the unroll of `unrolled` replays it.
+
+  The schedule and Adam settings of `training.make_optimizer` for the
+  discriminator (its clock: generator steps, the unroll state's count), plus
+  `eps_root` inside Adam's square root: differentiating through
+  `sqrt(nu)` at `nu = 0` (a parameter whose gradient is still zero) gives
+  0 * inf = NaN; optax's documented fix for meta-gradients through Adam.
+  1e-16 = eps^2 leaves the updates unchanged in float32.
+  """
+  opt = config.optimizer
+  if opt.decay == "cosine":
+    schedule = optax.cosine_decay_schedule(
+        opt.discriminator_lr, max(config.num_steps, 1),
+        alpha=opt.final_fraction)
+  elif opt.decay == "constant":
+    schedule = optax.constant_schedule(opt.discriminator_lr)
+  else:
+    raise ValueError(
+        f"Unknown decay {opt.decay!r}; valid: 'cosine', 'constant'.")
+  return optax.adam(schedule, b1=opt.b1, b2=opt.b2, eps_root=eps_root)
+
+
+def make_method(
+    config: ml_collections.ConfigDict,
+    encode: Optional[Callable[[Any, Any], Any]] = None,
+) -> training.Method:
+  """The method of `config.method`; `encode` is the frozen encoder's apply."""
+  name = config.method
+  if name not in METHODS:
+    raise ValueError(
+        f"Unknown method {name!r}; valid methods: {', '.join(METHODS)}."
+    )
+  if name in DIW_VARIANTS:
+    return _diw_method(name, config, encode)
+  if name == "gan":
+    return methods.DIWGAN(matching=False, name="gan")
+  if name == "unrolled":
+    unrolled = config.methods.unrolled
+    return methods.UnrolledGAN(
+        optimizer=unroll_optimizer(config),
+        unroll_steps=unrolled.unroll_steps,
+        objective=unrolled.objective)
+  if name == "veegan":
+    veegan = config.methods.veegan
+    return methods.VEEGAN(
+        reconstructor_hidden=tuple(veegan.reconstructor_hidden),
+        reconstruction_weight=veegan.reconstruction_weight)
+  if name == "pacgan":
+    return methods.PacGAN(pack_size=config.methods.pacgan.pack_size)
+  if name == "gne":
+    return methods.GNE(weight=config.methods.gne.weight)
+  bms = config.methods.bms_vae_gan
+  return methods.BMSVAEGAN(
+      num_samples=bms.num_samples,
+      reconstruction_weight=bms.reconstruction_weight,
+      synthetic_weight=bms.synthetic_weight,
+      prior_weight=bms.prior_weight,
+      reconstruction=bms.reconstruction,
+      encoder_hidden=tuple(bms.encoder_hidden),
+      discriminator_hidden=tuple(config.discriminator_hidden),
+      latent_classifier_hidden=tuple(bms.latent_classifier_hidden))
+
+
+def init_method_state(
+    method: training.Method,
+    key: jax.Array,
+    networks: training.Networks,
+    real_example: jax.Array,
+) -> Any:
+  """The initial `method_state` of a method that needs no auto-encoder.
+
+  A method with persistent state of its own (Unrolled GAN's optimizer
+  state, BMS-VAE-GAN's power-iteration vectors) defines
+  `init_state(key, networks, real_example)`; the others get `()`. The result
+  depends only on shapes and `key`, so it also serves as the checkpoint
+  template.
+  """
+  init_state = getattr(method, "init_state", None)
+  if init_state is None:
+    return ()
+  return init_state(key, networks, real_example)

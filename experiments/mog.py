@@ -89,7 +89,9 @@ def build_experiment(
 
   def method_state(pretrain: bool):
     if not uses_ae:
-      return ()
+      return experiment_methods.init_method_state(
+          method, jax.random.fold_in(init_key, 1), networks,
+          jnp.zeros((1, data_dim), jnp.float32))
     if not pretrain:
       ae_params = autoencoder.init(ae_key, jnp.zeros((1, data_dim)))
       anchors = jnp.zeros((config.batch_size, config.autoencoder.latent_dim))

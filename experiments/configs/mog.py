@@ -62,6 +62,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.diw.generator_weight_clip = (0.0, 0.0)
   config.diw.target_weight_clip = (0.0, 0.0)
 
+  # Hyper-parameters of the other methods (SPEC section 4), one sub-config
+  # each; the DIW-GAN ablations share `config.diw`.
+  config.methods = methods_config()
+
   config.eval = ml_collections.ConfigDict()
   config.eval.every = 1000
   config.eval.num_samples = 2500
@@ -72,6 +76,41 @@ def base_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 1000
   config.checkpoints_to_keep = 3
   return config
+
+
+def methods_config() -> ml_collections.ConfigDict:
+  """Per-method hyper-parameters; defaults follow each paper (see the methods).
+
+  `python -m experiments.mog --method=unrolled --config.methods.unrolled.unroll_steps=10`
+  """
+  methods = ml_collections.ConfigDict()
+  methods.unrolled = ml_collections.ConfigDict()
+  methods.unrolled.unroll_steps = 5  # K
+  methods.unrolled.objective = "nonsaturating"  # or "minimax" (the paper's f_K)
+
+  methods.veegan = ml_collections.ConfigDict()
+  methods.veegan.reconstruction_weight = 1.0
+  methods.veegan.reconstructor_hidden = (128, 128)
+
+  methods.pacgan = ml_collections.ConfigDict()
+  methods.pacgan.pack_size = 4  # m; batch_size must be a multiple
+
+  methods.gne = ml_collections.ConfigDict()
+  methods.gne.weight = 1.0  # weight of KL(P || Q)
+
+  methods.bms_vae_gan = ml_collections.ConfigDict()
+  methods.bms_vae_gan.num_samples = 10  # T
+  methods.bms_vae_gan.reconstruction_weight = 1.0
+  methods.bms_vae_gan.synthetic_weight = 1.0
+  methods.bms_vae_gan.prior_weight = 1.0
+  methods.bms_vae_gan.reconstruction = "l1"  # or "l2"
+  methods.bms_vae_gan.encoder_hidden = (128, 128)
+  methods.bms_vae_gan.latent_classifier_hidden = (128, 128)
+
+  # The poster's variant: squared distance, the term weighted by W_l.
+  methods.diwgan_poster = ml_collections.ConfigDict()
+  methods.diwgan_poster.loss_weight = 1.0  # W_l
+  return methods
 
 
 def get_config(name: str = "ring") -> ml_collections.ConfigDict:

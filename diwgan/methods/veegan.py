@@ -1,0 +1,116 @@
+"""VEEGAN (Srivastava et al., 2017): a reconstructor F: x -> z and a joint D.
+
+Per the VEEGAN poster (papers/veegan_poster.txt) and the paper's Algorithm 1:
+
+- The discriminator D(z, x) sees pairs and estimates the log density ratio
+  `log q(x|z) p0(z) / p(z|x) p(x)`: generator pairs (z, G(z)), z ~ p0 = N(0, I),
+  are labelled 1 and reconstructor pairs (F(x), x), x real, are labelled 0
+  (binary cross-entropy, O_LR).
+- The generator G and the reconstructor F minimise together
+  `O_hat = mean_i D(z_i, G(z_i)) + mean_i d(z_i, F(G(z_i)))`, the KL estimate
+  (the raw logit, not a log-sigmoid) plus an auto-encoder loss in noise space,
+  with d the l2 loss `||z - F(G(z))||^2` (squared, summed over the noise
+  dimensions). F receives gradient only from the d term, as in Algorithm 1.
+
+F lives in the generator-side parameters ('reconstructor'), so the generic
+step updates it with G's optimizer. D reuses the networks' discriminator on
+the concatenation [z, x], its first layer widened to noise_dim + data_dim.
+"""
+
+import dataclasses
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from diwgan import models
+from diwgan.methods import adversarial
+from diwgan.training import Method
+
+
+def reconstruction_loss(noise: ArrayLike, reconstructed: ArrayLike) -> jax.Array:
+  """The l2 auto-encoder loss in noise space, `mean_i ||z_i - F(G(z_i))||^2`.
+
+  Args:
+    noise: (b, k) noise z.
+    reconstructed: (b, k) reconstructions F(G(z)).
+
+  Returns:
+    () mean over the batch of the squared euclidean distance.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> float(reconstruction_loss(jnp.zeros((2, 2)), jnp.array([[3., 4.], [0., 1.]])))
+    13.0
+  """
+  noise = jnp.asarray(noise)
+  reconstructed = jnp.asarray(reconstructed)
+  return jnp.mean(jnp.sum((noise - reconstructed) ** 2, axis=-1))
+
+
+def joint(noise: ArrayLike, samples: ArrayLike) -> jax.Array:
+  """The discriminator's input `[z, x]`: (b, k), (b, d) -> (b, k + d)."""
+  return jnp.concatenate([jnp.asarray(noise), jnp.asarray(samples)], axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class VEEGAN(Method):
+  """VEEGAN with an MLP reconstructor.
+
+  Attributes:
+    reconstructor_hidden: hidden widths of F (default: the discriminator's).
+    reconstruction_weight: weight of the d term in O_hat (1 in the paper).
+  """
+
+  reconstructor_hidden: Sequence[int] = (128, 128)
+  reconstruction_weight: float = 1.0
+  name: str = "veegan"
+
+  def reconstructor(self, networks) -> models.MLP:
+    return models.MLP(tuple(self.reconstructor_hidden), networks.noise_dim)
+
+  def init_params(self, key, networks, real_example):
+    g_key, f_key, d_key = jax.random.split(key, 3)
+    noise = networks.sample_noise(g_key, 1)
+    return (
+        {"generator": networks.generator.init(g_key, noise),
+         "reconstructor": self.reconstructor(networks).init(
+             f_key, real_example)},
+        {"discriminator": networks.discriminator.init(
+            d_key, joint(noise, real_example))},
+    )
+
+  def discriminator_loss(
+      self, discriminator_params, generator_params, method_state, real, key,
+      context, networks):
+    noise = networks.sample_noise(key, real.shape[0])
+    fake = networks.generator.apply(generator_params["generator"], noise)
+    real_noise = self.reconstructor(networks).apply(
+        generator_params["reconstructor"], real)
+    fake, real_noise = jax.lax.stop_gradient((fake, real_noise))
+    disc = networks.discriminator.apply
+    params = discriminator_params["discriminator"]
+    # Generator pairs are class 1, reconstructor pairs class 0 (O_LR).
+    loss, metrics = adversarial.discriminator_loss(
+        disc(params, joint(noise, fake)), disc(params, joint(real_noise, real)))
+    return loss, {"d_generator_pairs": metrics["d_real"],
+                  "d_reconstructor_pairs": metrics["d_fake"]}
+
+  def generator_loss(
+      self, generator_params, discriminator_params, method_state, real, key,
+      context, networks):
+    noise = networks.sample_noise(key, real.shape[0])
+    fake = networks.generator.apply(generator_params["generator"], noise)
+    logits = networks.discriminator.apply(
+        discriminator_params["discriminator"], joint(noise, fake))
+    adversarial_term = jnp.mean(logits)
+    reconstructed = self.reconstructor(networks).apply(
+        generator_params["reconstructor"], fake)
+    reconstruction = reconstruction_loss(noise, reconstructed)
+    loss = adversarial_term + self.reconstruction_weight * reconstruction
+    metrics = {
+        "adversarial_loss": adversarial_term,
+        "reconstruction_loss": reconstruction,
+    }
+    return loss, (metrics, method_state)
