@@ -1,0 +1,504 @@
+r"""Trains every (data set, method, seed) and writes the paper's Table 1.
+
+  python -m experiments.compare --configs=ring,grid,random_grid,cube \
+      --methods=gan,unrolled,veegan,pacgan,gne,bms_vae_gan,diwgan --seeds=10 \
+      --workdir=runs/compare --config.num_steps=5000
+  python -m experiments.compare --workdir=runs/compare --only_report
+
+Every run is one `experiments.mog.train_and_evaluate` call in its own folder
+`<workdir>/<data set>/<method>/seed<k>/`, so a finished run (one whose
+`final_metrics.json` reaches `num_steps`) is not trained again and an
+interrupted one resumes from its last checkpoint. A run that stops on a
+non-finite loss (or a DIW run whose auto-encoder fails its gate) is recorded
+as failed (`failed.json`) and counted in the table; `--retry_failed` trains
+it again. `--config.<field>=<value>` overrides apply to every run (the data
+set, method and seed come from `--configs`, `--methods` and `--seeds`).
+
+Writes to `--workdir`:
+  results.json  protocol and raw per-seed metrics, timings and eval curves;
+                `--only_report` rebuilds everything below from it alone.
+  table.md      Table 1 layout: rows data set x metric (modes, strict modes,
+                HQS %, JSD, ms per step, step time relative to `gan`),
+                columns methods, cells "mean (std)" over seeds.
+  samples.png   final samples of the first seed, rows methods, cols data sets
+                (the runs' own last `samples_<step>.png`, tiled).
+  curves.png    modes and HQS against steps and against training seconds,
+                mean over seeds.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import ml_collections
+from ml_collections.config_flags import config_flags
+import numpy as np
+
+from diwgan import autoencoder as autoencoder_lib
+from diwgan.data import mog as mog_data
+from experiments import flags_util
+from experiments import loop
+from experiments import methods as experiment_methods
+from experiments import mog
+from experiments.configs import mog as mog_configs
+
+RESULTS = "results.json"
+TABLE = "table.md"
+SAMPLES = "samples.png"
+CURVES = "curves.png"
+FAILED = "failed.json"
+METRICS = ("modes", "strict_modes", "hqs", "jsd")
+# Fields set per run by the harness itself, not by --config overrides.
+PER_RUN_FIELDS = ("dataset", "method", "seed")
+# Exceptions that are an outcome of a method on a seed, not a harness error.
+RUN_FAILURES = (loop.NonFiniteLossError, autoencoder_lib.AutoEncoderQualityError)
+
+
+def run_config(
+    dataset: str, method: str, seed: int, overrides: Dict[str, Any]
+) -> ml_collections.ConfigDict:
+  """The config of one run: the data set's defaults, then `overrides`."""
+  bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
+  if bad:
+    raise ValueError(
+        f"--config.{bad[0]} is set per run by --configs/--methods/--seeds.")
+  config = mog_configs.get_config(dataset)
+  config.method = method
+  config.seed = seed
+  config.update_from_flattened_dict(dict(overrides))
+  return config
+
+
+def run_dir(workdir: str, dataset: str, method: str, seed: int) -> str:
+  return os.path.join(workdir, dataset, method, f"seed{seed}")
+
+
+def _read_json(path: str) -> Optional[Any]:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def run_status(config: ml_collections.ConfigDict, path: str) -> str:
+  """"done", "failed" or "todo" (never started, interrupted or extended)."""
+  final = _read_json(os.path.join(path, "final_metrics.json"))
+  if final is not None and final.get("step", 0) >= config.num_steps:
+    return "done"
+  if os.path.exists(os.path.join(path, FAILED)):
+    return "failed"
+  return "todo"
+
+
+def train_seeds(
+    configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
+    *, progress: str = "",
+) -> None:
+  """Trains the given seeds of one (data set, method), each into its path.
+
+  The multi-seed hook: sequential for now. A vmapped implementation only has
+  to leave, in each path, what `experiments.mog.train_and_evaluate` leaves
+  (`final_metrics.json`, `metrics.jsonl`, `samples_<step>.png`, or
+  `failed.json` with an "error" message).
+  """
+  for config, path in zip(configs, paths):
+    start = time.time()
+    label = f"{progress}{config.dataset} {config.method} seed {config.seed}"
+    print(f"{label}: training ({config.num_steps} steps) in {path}",
+          flush=True)
+    try:
+      final = mog.train_and_evaluate(config, path)
+    except RUN_FAILURES as error:
+      os.makedirs(path, exist_ok=True)
+      with open(os.path.join(path, FAILED), "w") as f:
+        json.dump({"error": str(error)}, f, indent=2)
+      print(f"{label}: FAILED: {error}", flush=True)
+      continue
+    print(f"{label}: done in {time.time() - start:.0f}s: "
+          f"modes {final['modes']}, HQS {100 * final['hqs']:.1f}%, "
+          f"JSD {final['jsd']:.3f}", flush=True)
+
+
+def _chunk_seconds(train_records: List[dict]) -> List[float]:
+  """Seconds of each logged chunk, the first (compilation) replaced.
+
+  The first chunk of a session includes jit compilation; it is replaced by
+  the median per-step time of the others, so that times are training only.
+  """
+  lengths = np.diff([0] + [r["step"] for r in train_records])
+  seconds = [float(n / r["steps_per_sec"])
+             for n, r in zip(lengths, train_records)]
+  if len(seconds) > 1:
+    per_step = np.median(np.asarray(seconds[1:]) / lengths[1:])
+    seconds[0] = float(per_step * lengths[0])
+  return seconds
+
+
+def collect_run(
+    config: ml_collections.ConfigDict, workdir: str, path: str
+) -> Dict[str, Any]:
+  """One run's record for results.json, read from its folder."""
+  record = {
+      "dataset": config.dataset, "method": config.method,
+      "seed": config.seed, "path": os.path.relpath(path, workdir),
+      "num_steps": config.num_steps, "batch_size": config.batch_size,
+      "generator_lr": config.optimizer.generator_lr,
+      "discriminator_lr": config.optimizer.discriminator_lr,
+  }
+  status = run_status(config, path)
+  if status == "failed":
+    record.update(status="failed",
+                  error=_read_json(os.path.join(path, FAILED))["error"])
+    return record
+  if status != "done":
+    record["status"] = "missing"
+    return record
+  final = _read_json(os.path.join(path, "final_metrics.json"))
+  records = loop._read_jsonl(  # pylint: disable=protected-access
+      os.path.join(path, "metrics.jsonl"))
+  train = [r for r in records if r["kind"] == "train"]
+  seconds = _chunk_seconds(train)
+  elapsed = dict(zip([r["step"] for r in train], np.cumsum(seconds)))
+  elapsed[0] = 0.0
+  curve = [
+      {"step": r["step"], "seconds": float(elapsed.get(r["step"], math.nan)),
+       **{k: r[k] for k in METRICS}}
+      for r in records if r["kind"] == "eval"]
+  total = float(sum(seconds))
+  record.update(
+      status="done",
+      **{k: final[k] for k in METRICS},
+      train_seconds=total,
+      seconds_per_step=total / max(train[-1]["step"], 1) if train else None,
+      curve=curve,
+      samples=os.path.relpath(
+          os.path.join(path, f"samples_{final['step']:06d}.png"), workdir),
+  )
+  return record
+
+
+def run_comparison(
+    datasets: Sequence[str],
+    method_names: Sequence[str],
+    seeds: Sequence[int],
+    workdir: str,
+    overrides: Optional[Dict[str, Any]] = None,
+    *,
+    retry_failed: bool = False,
+) -> Dict[str, Any]:
+  """Trains what is not finished, then writes results.json and the report."""
+  overrides = dict(overrides or {})
+  for name in method_names:
+    if name not in experiment_methods.METHODS:
+      raise ValueError(
+          f"Unknown method {name!r}; valid methods: "
+          f"{', '.join(experiment_methods.METHODS)}.")
+  os.makedirs(workdir, exist_ok=True)
+  jobs = [(d, m) for d in datasets for m in method_names]
+  total = len(jobs) * len(seeds)
+  runs = []
+  for job_index, (dataset, method) in enumerate(jobs):
+    configs, paths, pending = [], [], []
+    for seed_index, seed in enumerate(seeds):
+      number = job_index * len(seeds) + seed_index + 1
+      config = run_config(dataset, method, seed, overrides)
+      path = run_dir(workdir, dataset, method, seed)
+      if retry_failed and os.path.exists(os.path.join(path, FAILED)):
+        os.remove(os.path.join(path, FAILED))
+      status = run_status(config, path)
+      configs.append(config)
+      paths.append(path)
+      if status == "todo":
+        pending.append(seed_index)
+      else:
+        print(f"[{number}/{total}] {dataset} {method} seed {seed}: "
+              f"{status}, skipped", flush=True)
+    if pending:
+      first = job_index * len(seeds) + pending[0] + 1
+      last = job_index * len(seeds) + pending[-1] + 1
+      train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
+                  progress=f"[{first}-{last}/{total}] ")
+    runs.extend(collect_run(c, workdir, p) for c, p in zip(configs, paths))
+    # Written after every pair, so an interrupted comparison leaves its
+    # finished runs on record.
+    with open(os.path.join(workdir, RESULTS), "w") as f:
+      json.dump(_results(datasets, method_names, seeds, overrides, runs), f,
+                indent=2)
+  results = _results(datasets, method_names, seeds, overrides, runs)
+  write_report(results, workdir)
+  return results
+
+
+def _results(datasets, method_names, seeds, overrides, runs):
+  """results.json's content, exactly as it reads back (tuples as lists)."""
+  return json.loads(json.dumps({
+      "protocol": {
+          "configs": list(datasets), "methods": list(method_names),
+          "seeds": list(seeds), "overrides": overrides,
+          "num_modes": {d: int(mog_data.make_mixture(d).means.shape[0])
+                        for d in datasets},
+      },
+      "runs": list(runs),
+  }))
+
+
+def load_results(workdir: str) -> Dict[str, Any]:
+  path = os.path.join(workdir, RESULTS)
+  results = _read_json(path)
+  if results is None:
+    raise FileNotFoundError(
+        f"No {RESULTS} in {workdir}: run the comparison first.")
+  return results
+
+
+# --- Report ------------------------------------------------------------------
+
+
+def _cell(values: List[float], scale: float, digits: int) -> str:
+  values = scale * np.asarray(values, np.float64)
+  if values.size == 0:
+    return "-"
+  std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+  return f"{np.mean(values):.{digits}f} ({std:.{digits}f})"
+
+
+def _runs_of(results, dataset, method):
+  return [r for r in results["runs"]
+          if r["dataset"] == dataset and r["method"] == method]
+
+
+def format_table(results: Dict[str, Any]) -> str:
+  """The markdown table of Table 1's layout, from results.json alone."""
+  protocol = results["protocol"]
+  method_names = protocol["methods"]
+  num_seeds = len(protocol["seeds"])
+  done = [r for r in results["runs"] if r["status"] == "done"]
+  steps = sorted({r["num_steps"] for r in done})
+  batches = sorted({r["batch_size"] for r in done})
+  lines = [
+      "# Mixtures of Gaussians: mean (std) over seeds",
+      "",
+      f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
+      f"overrides {protocol['overrides'] or 'none'}. "
+      "std is the sample std over seeds (ddof=1). Step times exclude jit "
+      "compilation and evaluation; they are wall-clock on the machine that "
+      "ran each seed and comparable only within one table. "
+      "`[n/N]`: only n of N seeds finished; `k failed`: k seeds stopped on "
+      "a non-finite loss (or an auto-encoder gate), not averaged.",
+      "",
+      "| data set | metric | " + " | ".join(method_names) + " |",
+      "| --- | --- | " + " | ".join("---" for _ in method_names) + " |",
+  ]
+  rows = (("modes", "modes (max {k})", 1.0, 1),
+          ("strict_modes", "strict modes", 1.0, 1),
+          ("hqs", "HQS (%)", 100.0, 1),
+          ("jsd", "JSD", 1.0, 3),
+          ("seconds_per_step", "ms / step", 1000.0, 2))
+  for dataset in protocol["configs"]:
+    num_modes = protocol["num_modes"][dataset]
+    for i, (key, label, scale, digits) in enumerate(rows):
+      cells = []
+      for method in method_names:
+        runs = _runs_of(results, dataset, method)
+        finished = [r for r in runs if r["status"] == "done"]
+        cell = _cell([r[key] for r in finished], scale, digits)
+        failed = sum(r["status"] == "failed" for r in runs)
+        if finished and len(finished) + failed < num_seeds:
+          cell += f" [{len(finished)}/{num_seeds}]"
+        if failed and key == "modes":
+          cell += f" {failed} failed"
+        cells.append(cell)
+      name = dataset if i == 0 else ""
+      lines.append(f"| {name} | {label.format(k=num_modes)} | "
+                   + " | ".join(cells) + " |")
+    lines.append(f"|  | step time / gan | " + " | ".join(
+        _ratio(results, dataset, m) for m in method_names) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def _mean_step_time(results, dataset, method) -> Optional[float]:
+  times = [r["seconds_per_step"] for r in _runs_of(results, dataset, method)
+           if r["status"] == "done"]
+  return float(np.mean(times)) if times else None
+
+
+def _ratio(results, dataset, method) -> str:
+  base = _mean_step_time(results, dataset, "gan")
+  mine = _mean_step_time(results, dataset, method)
+  if base is None or mine is None:
+    return "-"
+  return f"{mine / base:.2f}x"
+
+
+def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
+  """Tiles the first seed's final samples PNG: rows methods, cols data sets."""
+  protocol = results["protocol"]
+  method_names, datasets = protocol["methods"], protocol["configs"]
+  fig, axes = plt.subplots(
+      len(method_names), len(datasets),
+      figsize=(3 * len(datasets), 3 * len(method_names)), squeeze=False)
+  for row, method in enumerate(method_names):
+    for col, dataset in enumerate(datasets):
+      ax = axes[row, col]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      finished = [r for r in _runs_of(results, dataset, method)
+                  if r["status"] == "done"]
+      image = None
+      if finished:
+        first = min(finished, key=lambda r: r["seed"])
+        image_path = os.path.join(workdir, first["samples"])
+        if os.path.exists(image_path):
+          image = plt.imread(image_path)
+      if image is not None:
+        ax.imshow(image)
+      else:
+        ax.text(0.5, 0.5, "missing", ha="center", va="center")
+      if row == 0:
+        ax.set_title(dataset)
+      if col == 0:
+        ax.set_ylabel(method)
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _mean_curve(runs: List[dict]):
+  """(steps, seconds, {metric: (mean, std)}) over seeds on common evals."""
+  curves = [r["curve"] for r in runs if r["status"] == "done" and r["curve"]]
+  if not curves:
+    return None
+  length = min(len(c) for c in curves)
+  steps = np.asarray([p["step"] for p in curves[0][:length]])
+  seconds = np.mean([[p["seconds"] for p in c[:length]] for c in curves], 0)
+  stats = {}
+  for key in ("modes", "hqs"):
+    values = np.asarray([[p[key] for p in c[:length]] for c in curves])
+    stats[key] = (values.mean(0), values.std(0))
+  return steps, seconds, stats
+
+
+def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
+  """Modes and HQS against steps and against training seconds, per data set."""
+  protocol = results["protocol"]
+  datasets = protocol["configs"]
+  fig, axes = plt.subplots(len(datasets), 4, figsize=(16, 3.2 * len(datasets)),
+                           squeeze=False)
+  for row, dataset in enumerate(datasets):
+    for method in protocol["methods"]:
+      curve = _mean_curve(_runs_of(results, dataset, method))
+      if curve is None:
+        continue
+      steps, seconds, stats = curve
+      for col, (x, key) in enumerate(((steps, "modes"), (steps, "hqs"),
+                                      (seconds, "modes"), (seconds, "hqs"))):
+        mean, std = stats[key]
+        scale = 100.0 if key == "hqs" else 1.0
+        axes[row, col].plot(x, scale * mean, marker=".", label=method)
+        axes[row, col].fill_between(x, scale * (mean - std),
+                                    scale * (mean + std), alpha=0.15)
+    for col, (xlabel, ylabel) in enumerate((
+        ("step", "modes"), ("step", "HQS (%)"),
+        ("training seconds", "modes"), ("training seconds", "HQS (%)"))):
+      ax = axes[row, col]
+      ax.set_xlabel(xlabel)
+      ax.set_ylabel(ylabel)
+      ax.set_title(f"{dataset} (max {protocol['num_modes'][dataset]} modes)"
+                   if col == 0 else dataset)
+    if axes[row, 0].lines:
+      axes[row, 0].legend(fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def write_report(results: Dict[str, Any], workdir: str) -> str:
+  """Writes table.md, samples.png and curves.png; returns the table."""
+  table = format_table(results)
+  with open(os.path.join(workdir, TABLE), "w") as f:
+    f.write(table)
+  plot_sample_grid(results, workdir, os.path.join(workdir, SAMPLES))
+  plot_comparison_curves(results, os.path.join(workdir, CURVES))
+  return table
+
+
+# --- Command line ------------------------------------------------------------
+# --config (with its --config.<field> overrides), --workdir and --seeds are
+# `experiments.mog`'s flags when that module defines them (importing it does);
+# this module defines them only where it does not.
+
+_CONFIGS = flags.DEFINE_list(
+    "configs", list(mog_configs.CONFIGS), "Data sets (mixture configs).")
+_METHODS = flags.DEFINE_list(
+    "methods", ["gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
+                "diwgan"],
+    "Methods: " + ", ".join(experiment_methods.METHODS))
+_ONLY_REPORT = flags.DEFINE_bool(
+    "only_report", False, f"Rebuild the report from <workdir>/{RESULTS}.")
+_RETRY_FAILED = flags.DEFINE_bool(
+    "retry_failed", False, "Train runs recorded as failed again.")
+_COMPILATION_CACHE = flags.DEFINE_bool(
+    "compilation_cache", True, "Keep compiled programs in <workdir>/"
+    "jax_cache, so that the seeds of one (data set, method) and reruns "
+    "compile once.")
+DEFAULT_WORKDIR = os.path.join("runs", "compare")
+DEFAULT_SEEDS = 10
+if "config" not in flags.FLAGS:
+  flags_util.define_named_config(
+      "config", mog_configs.get_config, default="ring",
+      help_string="Carrier of --config.<field>=<value> overrides applied to "
+      "every run (the data sets come from --configs).")
+if "workdir" not in flags.FLAGS:
+  flags.DEFINE_string("workdir", None, "Output folder.")
+if "seeds" not in flags.FLAGS:
+  flags.DEFINE_integer("seeds", None, "Number of seeds.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  workdir = flags.FLAGS.workdir or DEFAULT_WORKDIR
+  if _ONLY_REPORT.value:
+    print(write_report(load_results(workdir), workdir))
+    return
+  num_seeds = flags.FLAGS.seeds or DEFAULT_SEEDS
+  if _COMPILATION_CACHE.value:
+    jax.config.update("jax_compilation_cache_dir",
+                      os.path.join(workdir, "jax_cache"))
+  overrides = config_flags.get_override_values(flags.FLAGS["config"])
+  for name in _CONFIGS.value:
+    if name not in mog_configs.CONFIGS:
+      raise app.UsageError(
+          f"Unknown config {name!r}; valid configs: "
+          f"{', '.join(mog_configs.CONFIGS)}.")
+  for name in _METHODS.value:
+    if name not in experiment_methods.METHODS:
+      raise app.UsageError(
+          f"Unknown method {name!r}; valid methods: "
+          f"{', '.join(experiment_methods.METHODS)}.")
+  bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
+  if bad:
+    raise app.UsageError(
+        f"--config.{bad[0]} is set per run by --configs/--methods/--seeds.")
+  results = run_comparison(
+      _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
+      overrides, retry_failed=_RETRY_FAILED.value)
+  logging.info("Wrote %s", ", ".join(
+      os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
+  print(format_table(results))
+
+
+if __name__ == "__main__":
+  app.run(main)

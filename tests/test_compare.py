@@ -1,0 +1,147 @@
+"""The comparison harness on 2 methods x 1 data set x 2 seeds x 20 steps."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from experiments import compare
+from experiments import loop
+from experiments import mog
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OVERRIDES = {
+    "num_steps": 20, "log_every": 10, "eval.every": 20,
+    "checkpoint_every": 10, "batch_size": 32, "eval.num_samples": 256,
+    "generator_hidden": (32,), "discriminator_hidden": (32,),
+}
+
+
+@pytest.fixture(scope="module")
+def compilation_cache(tmp_path_factory):
+  """The harness's persistent compilation cache: seed 1 reuses seed 0's."""
+  names = ("jax_compilation_cache_dir",
+           "jax_persistent_cache_min_compile_time_secs")
+  saved = {name: getattr(jax.config, name) for name in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update(names[1], 0.0)
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, compilation_cache):
+  del compilation_cache
+  workdir = str(tmp_path_factory.mktemp("compare"))
+  results = compare.run_comparison(
+      ["ring"], ["gan", "pacgan"], [0, 1], workdir, OVERRIDES)
+  return workdir, results
+
+
+def test_writes_table_json_and_pngs(finished):
+  workdir, results = finished
+  for name in ("results.json", "table.md", "samples.png", "curves.png"):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  runs = results["runs"]
+  assert [(r["method"], r["seed"], r["status"]) for r in runs] == [
+      ("gan", 0, "done"), ("gan", 1, "done"),
+      ("pacgan", 0, "done"), ("pacgan", 1, "done")]
+  for run in runs:
+    assert run["num_steps"] == 20 and run["batch_size"] == 32
+    assert set(run) >= {"modes", "strict_modes", "hqs", "jsd",
+                        "seconds_per_step", "curve", "samples"}
+    assert [p["step"] for p in run["curve"]] == [0, 20]
+    assert run["curve"][0]["seconds"] == 0.0 < run["curve"][-1]["seconds"]
+    assert os.path.exists(os.path.join(workdir, run["samples"]))
+  # Each seed is its own run with its own result.
+  assert runs[0]["path"] != runs[1]["path"]
+  with open(os.path.join(workdir, "table.md")) as f:
+    table = f.read()
+  assert "| data set | metric | gan | pacgan |" in table
+  for label in ("modes (max 8)", "strict modes", "HQS (%)", "JSD",
+                "ms / step", "step time / gan"):
+    assert f"| {label} |" in table, label
+  gan = [r for r in runs if r["method"] == "gan"]
+  assert compare._cell([r["modes"] for r in gan], 1.0, 1) in table  # pylint: disable=protected-access
+  assert "| 1.00x |" in table
+
+
+def test_rerun_skips_finished_runs_and_resumes_interrupted(
+    finished, monkeypatch, capsys):
+  workdir, results = finished
+  # An interrupted run: its last evaluation and final metrics are gone.
+  broken = os.path.join(workdir, "ring", "pacgan", "seed1")
+  os.remove(os.path.join(broken, "final_metrics.json"))
+  trained = []
+  original = mog.train_and_evaluate
+
+  def spy(config, path):
+    trained.append((config.method, config.seed))
+    return original(config, path)
+
+  monkeypatch.setattr(mog, "train_and_evaluate", spy)
+  again = compare.run_comparison(
+      ["ring"], ["gan", "pacgan"], [0, 1], workdir, OVERRIDES)
+  assert trained == [("pacgan", 1)]
+  out = capsys.readouterr().out
+  assert "[1/4] ring gan seed 0: done, skipped" in out
+  assert "ring pacgan seed 1: training" in out
+  # Resumed from the step-20 checkpoint: same metrics as before.
+  strip = lambda runs: [{k: v for k, v in r.items()  # pylint: disable=g-long-lambda
+                         if k not in ("curve", "train_seconds",
+                                      "seconds_per_step")} for r in runs]
+  assert strip(again["runs"]) == strip(results["runs"])
+
+
+def test_only_report_rebuilds_the_same_table(finished):
+  workdir, _ = finished
+  with open(os.path.join(workdir, "table.md")) as f:
+    table = f.read()
+  os.remove(os.path.join(workdir, "table.md"))
+  os.remove(os.path.join(workdir, "samples.png"))
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.compare", "--only_report",
+       f"--workdir={workdir}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "table.md")) as f:
+    assert f.read() == table
+  assert os.path.exists(os.path.join(workdir, "samples.png"))
+  # And from the JSON alone, in-process.
+  with open(os.path.join(workdir, "results.json")) as f:
+    assert compare.format_table(json.load(f)) == table
+
+
+def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
+  calls = []
+
+  def diverge(config, path):
+    calls.append(config.seed)
+    raise loop.NonFiniteLossError(
+        "g_loss became nan at step 3. Last good checkpoint: none")
+
+  monkeypatch.setattr(mog, "train_and_evaluate", diverge)
+  results = compare.run_comparison(["ring"], ["gan"], [0, 1], str(tmp_path),
+                                   OVERRIDES)
+  assert [r["status"] for r in results["runs"]] == ["failed", "failed"]
+  assert "became nan" in results["runs"][0]["error"]
+  assert "2 failed" in compare.format_table(results)
+  # Not retried unless asked.
+  compare.run_comparison(["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES)
+  assert calls == [0, 1]
+  compare.run_comparison(["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES,
+                         retry_failed=True)
+  assert calls == [0, 1, 0, 1]
+
+
+def test_per_run_fields_cannot_be_overridden(tmp_path):
+  with pytest.raises(ValueError, match="set per run"):
+    compare.run_comparison(["ring"], ["gan"], [0], str(tmp_path),
+                           {"seed": 3})
+  with pytest.raises(ValueError, match="Unknown method 'vae'"):
+    compare.run_comparison(["ring"], ["vae"], [0], str(tmp_path))
