@@ -40,7 +40,22 @@ class ImportanceState(NamedTuple):
 def init_importance_state(
     history: int, batch_size: int, latent_dim: int
 ) -> ImportanceState:
-  """Empty buffers for `history` steps of `batch_size` latents of `latent_dim`."""
+  """Empty buffers for `history` steps of `batch_size` latents of `latent_dim`.
+
+  Args:
+    history: N, the number of past steps the buffers hold.
+    batch_size: B, latents (and anchors) per step.
+    latent_dim: k, the latent dimension.
+
+  Returns:
+    An `ImportanceState` with (N, B, k) latents, (N, B) distances and zero
+    `count` and `position`.
+
+  Example:
+    >>> state = init_importance_state(history=3, batch_size=4, latent_dim=2)
+    >>> state.latents.shape, state.distances.shape, int(state.count)
+    ((3, 4, 2), (3, 4), 0)
+  """
   if history < 1:
     raise ValueError(f"history must be >= 1, got {history}.")
   return ImportanceState(
@@ -63,6 +78,13 @@ def update_importance_state(
 
   Returns:
     The updated buffers.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> state = init_importance_state(history=3, batch_size=4, latent_dim=2)
+    >>> state = update_importance_state(state, jnp.ones((4, 2)), jnp.arange(4.0))
+    >>> int(state.count), int(state.position), state.distances[0].tolist()
+    (1, 1, [0.0, 1.0, 2.0, 3.0])
   """
   latents = jax.lax.stop_gradient(jnp.asarray(latents, jnp.float32))
   matched_distances = jax.lax.stop_gradient(
@@ -99,6 +121,13 @@ def shape_weights(
 
   Returns:
     (b,) weights with mean 1 (all ones if every input weight is zero).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(shape_weights(jnp.array([1.0, 3.0])))
+    [0.5 1.5]
+    >>> print(shape_weights(jnp.array([1.0, 3.0]), clip=(0.75, 1.25)))
+    [0.75 1.25]
   """
   weights = jnp.asarray(weights, jnp.float32)
   if exponent != 1.0:
@@ -136,6 +165,18 @@ def generator_weights(
   Returns:
     (b,) weights with mean 1, under `stop_gradient`; all ones while the
     buffer is empty.
+
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> state = init_importance_state(history=2, batch_size=4, latent_dim=2)
+    >>> latents = jax.random.normal(jax.random.key(0), (4, 2))
+    >>> print(generator_weights(latents, state))  # empty buffer
+    [1. 1. 1. 1.]
+    >>> state = update_importance_state(state, latents, jnp.ones(4))
+    >>> weights = generator_weights(latents, state)
+    >>> weights.shape, round(float(weights.mean()), 4)
+    ((4,), 1.0)
   """
   latents = jax.lax.stop_gradient(jnp.asarray(latents, jnp.float32))
   history, batch, dim = state.latents.shape
@@ -174,6 +215,14 @@ def target_weights(
   Returns:
     (b,) weights with mean 1, under `stop_gradient`; all ones while the
     buffer is empty.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> state = init_importance_state(history=2, batch_size=2, latent_dim=1)
+    >>> state = update_importance_state(
+    ...     state, jnp.zeros((2, 1)), jnp.array([1.0, 3.0]))
+    >>> print(target_weights(state))  # anchor 1 is twice as far as average
+    [0.5 1.5]
   """
   mask = _filled_mask(state).astype(jnp.float32)
   total = jnp.sum(state.distances * mask[:, None], axis=0)

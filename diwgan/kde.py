@@ -161,6 +161,12 @@ def fit_kde(
 
   Returns:
     The fitted `GaussianKDE`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> kde = fit_kde(jnp.array([[0.0], [1.0], [2.0]]), bandwidth=0.5)
+    >>> kde.points.shape, float(kde.factor), round(float(kde.cholesky[0, 0]), 4)
+    ((3, 1), 0.5, 0.5)
   """
   points = jnp.asarray(points)
   if not jnp.issubdtype(points.dtype, jnp.floating):
@@ -212,6 +218,13 @@ def kde_log_density(
 
   Returns:
     (q,) log densities.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> kde = fit_kde(jnp.array([[0.0], [1.0], [2.0]]), bandwidth=0.5)
+    >>> log_density = kde_log_density(kde, jnp.array([[1.0], [10.0]]))
+    >>> log_density.shape, round(float(log_density[0]), 3)
+    ((2,), -1.085)
   """
   points, weights = kde.points, kde.weights
   num_points, dim = points.shape
@@ -293,6 +306,13 @@ def kde_sample(
 
   Returns:
     (num_samples, d) samples.
+
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> kde = fit_kde(jnp.array([[0.0], [1.0], [2.0]]), bandwidth=0.5)
+    >>> kde_sample(kde, jax.random.key(0), 5).shape
+    (5, 1)
   """
   points = kde.points
   num_points, dim = points.shape

@@ -47,6 +47,11 @@ def generator_loss_nonsaturating(fake_logits: ArrayLike) -> jax.Array:
 
   Returns:
     () loss.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> round(float(generator_loss_nonsaturating(jnp.zeros(4))), 4)  # log 2
+    0.6931
   """
   fake_logits = jnp.asarray(fake_logits)
   return jnp.mean(
@@ -62,6 +67,11 @@ def generator_loss_saturating(fake_logits: ArrayLike) -> jax.Array:
 
   Returns:
     () loss.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> round(float(generator_loss_saturating(jnp.zeros(4))), 4)  # -log 2
+    -0.6931
   """
   fake_logits = jnp.asarray(fake_logits)
   return -jnp.mean(
@@ -80,6 +90,12 @@ def matched_costs(cost: ArrayLike, assignment: ArrayLike) -> jax.Array:
 
   Returns:
     (n,) matched costs, differentiable with respect to `cost`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[1.0, 5.0], [5.0, 3.0]])
+    >>> matched_costs(cost, jnp.array([1, 0])).tolist()
+    [5.0, 5.0]
   """
   cost = jnp.asarray(cost)
   assignment = jnp.asarray(assignment)
@@ -112,6 +128,9 @@ def matched_distance_loss(
     >>> cost = jnp.array([[1.0, 5.0], [5.0, 3.0]])
     >>> float(matched_distance_loss(cost, jnp.array([0, 1])))
     2.0
+    >>> float(matched_distance_loss(
+    ...     cost, jnp.array([0, 1]), target_weights=jnp.array([0.5, 1.5])))
+    2.5
   """
   cost = jnp.asarray(cost)
   assignment = jax.lax.stop_gradient(jnp.asarray(assignment))

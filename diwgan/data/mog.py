@@ -93,6 +93,11 @@ def make_mixture(name: str) -> Mixture:
 
   Raises:
     ValueError: for an unknown name; the message lists the valid ones.
+
+  Example:
+    >>> ring = make_mixture("ring")
+    >>> ring.means.shape, ring.covariances.shape, ring.weights.shape
+    ((8, 2), (8, 2, 2), (8,))
   """
   if name == "ring":
     angles = 2.0 * np.pi * np.arange(8) / 8  # not linspace(0, 2 pi, 8)
@@ -122,6 +127,11 @@ def sample_mixture(
 
   Returns:
     (num_samples, d) float samples.
+
+  Example:
+    >>> import jax
+    >>> sample_mixture(make_mixture("cube"), jax.random.key(0), 5).shape
+    (5, 3)
   """
   component_key, noise_key = jax.random.split(key)
   num_modes, dim = mixture.means.shape

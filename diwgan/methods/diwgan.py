@@ -59,6 +59,12 @@ def draw_anchors(
 
   Returns:
     (num_anchors, k) anchors.
+
+  Example:
+    >>> import jax
+    >>> real_latents = jax.random.normal(jax.random.key(0), (100, 8))
+    >>> draw_anchors(real_latents, jax.random.key(1), 16).shape
+    (16, 8)
   """
   real_kde = kde_lib.fit_kde(real_latents, bandwidth=bandwidth)
   return kde_lib.kde_sample(real_kde, key, num_anchors)
@@ -70,7 +76,23 @@ def init_diw_state(
     *,
     history: int,
 ) -> DIWState:
-  """Fresh DIW state around given anchors (empty buffers, zero prices)."""
+  """Fresh DIW state around given anchors (empty buffers, zero prices).
+
+  Args:
+    encoder_params: parameters of the frozen encoder.
+    anchors: (B, k) anchors, e.g. from `draw_anchors`.
+    history: N, steps kept in the importance ring buffers.
+
+  Returns:
+    A `DIWState` with (N, B, k) latent and (N, B) distance buffers and (B,)
+    zero prices.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> state = init_diw_state({}, jnp.zeros((16, 8)), history=10)
+    >>> state.importance.latents.shape, state.prices.shape
+    ((10, 16, 8), (16,))
+  """
   num_anchors, latent_dim = anchors.shape
   return DIWState(
       encoder_params=encoder_params,
