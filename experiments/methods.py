@@ -129,7 +129,8 @@ def make_method(
     veegan = config.methods.veegan
     return methods.VEEGAN(
         reconstructor_hidden=tuple(veegan.reconstructor_hidden),
-        reconstruction_weight=veegan.reconstruction_weight)
+        reconstruction_weight=veegan.reconstruction_weight,
+        reconstructor_noise_std=veegan.reconstructor_noise_std)
   if name == "pacgan":
     return methods.PacGAN(pack_size=config.methods.pacgan.pack_size)
   if name == "gne":

@@ -16,6 +16,7 @@ import optax
 import pytest
 from scipy import optimize
 
+from diwgan import losses
 from diwgan import methods
 from diwgan import models
 from diwgan import training
@@ -247,6 +248,26 @@ def test_veegan_generator_loss_is_logit_mean_plus_l2():
   # F learns from the l2 term only, G from both.
   for part in ("generator", "reconstructor"):
     assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[part]))
+
+  # D's reconstructor pairs (z_g, x) draw z_g ~ N(F(x), s^2 I); s = 0 is the
+  # deterministic F(x).
+  deterministic = methods.VEEGAN(reconstructor_hidden=(16,),
+                                 reconstructor_noise_std=0.0)
+  noise_key, _ = jax.random.split(key)
+  noise = networks.sample_noise(noise_key, 6)
+  fake = networks.generator.apply(g_params["generator"], noise)
+  real_noise = deterministic.reconstructor(networks).apply(
+      g_params["reconstructor"], real)
+  disc = lambda z, x: networks.discriminator.apply(  # pylint: disable=g-long-lambda
+      d_params["discriminator"], jnp.concatenate([z, x], -1))
+  expected = losses.discriminator_loss(disc(noise, fake),
+                                       disc(real_noise, real))
+  got, _ = deterministic.discriminator_loss(
+      d_params, g_params, (), real, key, context, networks)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  noisy, _ = method.discriminator_loss(
+      d_params, g_params, (), real, key, context, networks)
+  assert abs(float(noisy) - float(got)) > 1e-6
 
 
 # --- GAN with neighbour embedding -------------------------------------------

@@ -21,8 +21,8 @@ Algorithm 1, which follows the alpha-GAN of Rosca et al. 2019):
 
 Generator-side loss: `reconstruction_weight * best-of-T l1 + synthetic_weight
 * synthetic + prior_weight * prior`; discriminator side: D_I's hinge loss
-(real vs. all T reconstructions and the prior samples) plus C's binary
-cross-entropy. The encoder lives with G ('encoder'), C with D_I
+(real vs. all T reconstructions and the prior samples, the two generated
+kinds weighted 1/2 each) plus C's binary cross-entropy. The encoder lives with G ('encoder'), C with D_I
 ('latent_classifier'), so the generic step trains them jointly (the paper's
 Algorithm 1 also trains jointly). D_I's power-iteration vectors (flax's
 `nn.SpectralNorm` 'batch_stats') are method state, refined once per step by
@@ -255,9 +255,13 @@ class BMSVAEGAN(Method):
     real_logits = logits[:batch]
     rec_logits = logits[batch:-batch]
     sample_logits = logits[-batch:]
+    # Reconstructions and prior samples share the generated side equally, so
+    # real and generated weigh the same: with a 1:2 weighting a Lipschitz-1
+    # D_I on 2-D mixtures settled on the constant -1 (every generated hinge
+    # satisfied) and G got no gradient (measured on the ring).
     hinge = (jnp.mean(jax.nn.relu(1.0 - real_logits))
-             + jnp.mean(jax.nn.relu(1.0 + rec_logits))
-             + jnp.mean(jax.nn.relu(1.0 + sample_logits)))
+             + 0.5 * jnp.mean(jax.nn.relu(1.0 + rec_logits))
+             + 0.5 * jnp.mean(jax.nn.relu(1.0 + sample_logits)))
 
     classifier = self.latent_classifier().apply
     prior_logits = classifier(

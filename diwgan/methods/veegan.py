@@ -2,10 +2,16 @@
 
 Per the VEEGAN poster (papers/veegan_poster.txt) and the paper's Algorithm 1:
 
+- The reconstructor defines a distribution p_theta(z|x) = N(F(x), s^2 I)
+  (s = `reconstructor_noise_std`, 1 by default), whose negative log density
+  is the l2 loss d below up to scale and a constant.
 - The discriminator D(z, x) sees pairs and estimates the log density ratio
-  `log q(x|z) p0(z) / p(z|x) p(x)`: generator pairs (z, G(z)), z ~ p0 = N(0, I),
-  are labelled 1 and reconstructor pairs (F(x), x), x real, are labelled 0
-  (binary cross-entropy, O_LR).
+  `log q(x|z) p0(z) / p_theta(z|x) p(x)`: generator pairs (z, G(z)),
+  z ~ p0 = N(0, I), are labelled 1 and reconstructor pairs (z_g, x),
+  x real, z_g ~ p_theta(z|x), are labelled 0 (binary cross-entropy, O_LR;
+  Algorithm 1 samples z_g from p_theta). The sampling matters when the noise
+  has more dimensions than the data: a deterministic F(x) lies on a
+  data-dimensional manifold that D separates from N(0, I) at once.
 - The generator G and the reconstructor F minimise together
   `O_hat = mean_i D(z_i, G(z_i)) + mean_i d(z_i, F(G(z_i)))`, the KL estimate
   (the raw logit, not a log-sigmoid) plus an auto-encoder loss in noise space,
@@ -61,10 +67,13 @@ class VEEGAN(Method):
   Attributes:
     reconstructor_hidden: hidden widths of F (default: the discriminator's).
     reconstruction_weight: weight of the d term in O_hat (1 in the paper).
+    reconstructor_noise_std: s, the std of p_theta(z|x) around F(x); 0 makes
+      the reconstructor deterministic.
   """
 
   reconstructor_hidden: Sequence[int] = (128, 128)
   reconstruction_weight: float = 1.0
+  reconstructor_noise_std: float = 1.0
   name: str = "veegan"
 
   def reconstructor(self, networks) -> models.MLP:
@@ -84,10 +93,13 @@ class VEEGAN(Method):
   def discriminator_loss(
       self, discriminator_params, generator_params, method_state, real, key,
       context, networks):
-    noise = networks.sample_noise(key, real.shape[0])
+    noise_key, reconstructor_key = jax.random.split(key)
+    noise = networks.sample_noise(noise_key, real.shape[0])
     fake = networks.generator.apply(generator_params["generator"], noise)
     real_noise = self.reconstructor(networks).apply(
         generator_params["reconstructor"], real)
+    real_noise = real_noise + self.reconstructor_noise_std * jax.random.normal(
+        reconstructor_key, real_noise.shape, real_noise.dtype)
     fake, real_noise = jax.lax.stop_gradient((fake, real_noise))
     disc = networks.discriminator.apply
     params = discriminator_params["discriminator"]

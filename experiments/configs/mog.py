@@ -91,6 +91,7 @@ def methods_config() -> ml_collections.ConfigDict:
   methods.veegan = ml_collections.ConfigDict()
   methods.veegan.reconstruction_weight = 1.0
   methods.veegan.reconstructor_hidden = (128, 128)
+  methods.veegan.reconstructor_noise_std = 1.0  # p_theta(z|x) = N(F(x), s^2)
 
   methods.pacgan = ml_collections.ConfigDict()
   methods.pacgan.pack_size = 4  # m; batch_size must be a multiple
