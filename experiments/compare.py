@@ -4,6 +4,8 @@ r"""Trains every (data set, method, seed) and writes the paper's Table 1.
       --methods=gan,unrolled,veegan,pacgan,gne,bms_vae_gan,diwgan --seeds=10 \
       --workdir=runs/compare --config.num_steps=5000
   python -m experiments.compare --workdir=runs/compare --only_report
+  python -m experiments.compare --configs=ring --seeds=1 --tune \
+      --workdir=runs/tune --config.num_steps=4000
 
 Every run is one `experiments.mog.train_and_evaluate` call in its own folder
 `<workdir>/<data set>/<method>/seed<k>/`, so a finished run (one whose
@@ -12,7 +14,12 @@ interrupted one resumes from its last checkpoint. A run that stops on a
 non-finite loss (or a DIW run whose auto-encoder fails its gate) is recorded
 as failed (`failed.json`) and counted in the table; `--retry_failed` trains
 it again. `--config.<field>=<value>` overrides apply to every run (the data
-set, method and seed come from `--configs`, `--methods` and `--seeds`).
+set, method and seed come from `--configs`, `--methods` and `--seeds`),
+on top of each method's tuned learning rates
+(`experiments.methods.LEARNING_RATES`; `--notuned_learning_rates` ignores
+them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
+`--seeds=S` means seeds 0..S-1; `--config`, `--workdir` and `--seeds` are the
+flags `experiments.mog` defines when imported.
 
 Writes to `--workdir`:
   results.json  protocol and raw per-seed metrics, timings and eval curves;
@@ -30,7 +37,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -65,9 +72,15 @@ RUN_FAILURES = (loop.NonFiniteLossError, autoencoder_lib.AutoEncoderQualityError
 
 
 def run_config(
-    dataset: str, method: str, seed: int, overrides: Dict[str, Any]
+    dataset: str, method: str, seed: int, overrides: Dict[str, Any],
+    *, tuned_learning_rates: bool = True,
 ) -> ml_collections.ConfigDict:
-  """The config of one run: the data set's defaults, then `overrides`."""
+  """The config of one run.
+
+  The data set's defaults, then the method's tuned learning rates
+  (`experiments.methods.LEARNING_RATES`, unless `tuned_learning_rates` is
+  False), then `overrides`.
+  """
   bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
   if bad:
     raise ValueError(
@@ -75,6 +88,10 @@ def run_config(
   config = mog_configs.get_config(dataset)
   config.method = method
   config.seed = seed
+  if tuned_learning_rates and method in experiment_methods.LEARNING_RATES:
+    generator_lr, discriminator_lr = experiment_methods.LEARNING_RATES[method]
+    config.optimizer.generator_lr = generator_lr
+    config.optimizer.discriminator_lr = discriminator_lr
   config.update_from_flattened_dict(dict(overrides))
   return config
 
@@ -195,6 +212,7 @@ def run_comparison(
     overrides: Optional[Dict[str, Any]] = None,
     *,
     retry_failed: bool = False,
+    tuned_learning_rates: bool = True,
 ) -> Dict[str, Any]:
   """Trains what is not finished, then writes results.json and the report."""
   overrides = dict(overrides or {})
@@ -211,7 +229,8 @@ def run_comparison(
     configs, paths, pending = [], [], []
     for seed_index, seed in enumerate(seeds):
       number = job_index * len(seeds) + seed_index + 1
-      config = run_config(dataset, method, seed, overrides)
+      config = run_config(dataset, method, seed, overrides,
+                          tuned_learning_rates=tuned_learning_rates)
       path = run_dir(workdir, dataset, method, seed)
       if retry_failed and os.path.exists(os.path.join(path, FAILED)):
         os.remove(os.path.join(path, FAILED))
@@ -259,6 +278,75 @@ def load_results(workdir: str) -> Dict[str, Any]:
     raise FileNotFoundError(
         f"No {RESULTS} in {workdir}: run the comparison first.")
   return results
+
+
+# --- Learning-rate tuning ---------------------------------------------------
+
+
+def _rate(value: float) -> str:
+  return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def grid_dir(workdir: str, generator_lr: float, discriminator_lr: float) -> str:
+  return os.path.join(
+      workdir, f"g{_rate(generator_lr)}_d{_rate(discriminator_lr)}")
+
+
+def tune_learning_rates(
+    datasets: Sequence[str],
+    method_names: Sequence[str],
+    seeds: Sequence[int],
+    workdir: str,
+    overrides: Optional[Dict[str, Any]] = None,
+    *,
+    grid: Sequence[Tuple[float, float]] = experiment_methods.LEARNING_RATE_GRID,
+) -> Dict[str, Tuple[float, float]]:
+  """Runs every method at every (G lr, D lr) of `grid`; returns the best.
+
+  Each grid point is a comparison of its own in `<workdir>/g<lr>_d<lr>/`
+  (resumable like any). A method's best point has the most modes, then the
+  highest HQS, averaged over data sets and seeds. Writes `tuning.md`.
+  """
+  overrides = dict(overrides or {})
+  scores = {}
+  for generator_lr, discriminator_lr in grid:
+    point = dict(overrides)
+    point["optimizer.generator_lr"] = generator_lr
+    point["optimizer.discriminator_lr"] = discriminator_lr
+    results = run_comparison(
+        datasets, method_names, seeds,
+        grid_dir(workdir, generator_lr, discriminator_lr), point,
+        tuned_learning_rates=False)
+    for method in method_names:
+      done = [r for r in results["runs"]
+              if r["method"] == method and r["status"] == "done"]
+      if done:
+        scores[method, (generator_lr, discriminator_lr)] = (
+            float(np.mean([r["modes"] for r in done])),
+            float(np.mean([r["hqs"] for r in done])))
+  best = {}
+  lines = [
+      "# Learning-rate grid: modes / HQS % (mean over data sets and seeds)",
+      "",
+      f"Data sets {list(datasets)}, seeds {list(seeds)}, overrides "
+      f"{overrides or 'none'}; best = most modes, then highest HQS.",
+      "",
+      "| method | " + " | ".join(
+          f"G {_rate(g)} / D {_rate(d)}" for g, d in grid) + " | best |",
+      "| --- | " + " | ".join("---" for _ in grid) + " | --- |",
+  ]
+  for method in method_names:
+    points = {p: scores[method, p] for p in grid if (method, p) in scores}
+    if points:
+      best[method] = max(points, key=lambda p: points[p])
+    cells = [f"{points[p][0]:.1f} / {100 * points[p][1]:.1f}"
+             if p in points else "-" for p in grid]
+    lines.append(f"| {method} | " + " | ".join(cells) + " | " + (
+        f"G {_rate(best[method][0])} / D {_rate(best[method][1])}"
+        if method in best else "-") + " |")
+  with open(os.path.join(workdir, "tuning.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return best
 
 
 # --- Report ------------------------------------------------------------------
@@ -447,8 +535,16 @@ _METHODS = flags.DEFINE_list(
     "Methods: " + ", ".join(experiment_methods.METHODS))
 _ONLY_REPORT = flags.DEFINE_bool(
     "only_report", False, f"Rebuild the report from <workdir>/{RESULTS}.")
+_TUNE = flags.DEFINE_bool(
+    "tune", False, "Run the learning-rate grid (experiments.methods."
+    "LEARNING_RATE_GRID) for every method into <workdir>/g<lr>_d<lr>/ and "
+    "write <workdir>/tuning.md with each method's best pair.")
 _RETRY_FAILED = flags.DEFINE_bool(
     "retry_failed", False, "Train runs recorded as failed again.")
+_TUNED_LEARNING_RATES = flags.DEFINE_bool(
+    "tuned_learning_rates", True, "Start each method from its tuned "
+    "learning rates (experiments.methods.LEARNING_RATES); --config.optimizer."
+    "* overrides still apply on top.")
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache", True, "Keep compiled programs in <workdir>/"
     "jax_cache, so that the seeds of one (data set, method) and reruns "
@@ -492,9 +588,17 @@ def main(argv):
   if bad:
     raise app.UsageError(
         f"--config.{bad[0]} is set per run by --configs/--methods/--seeds.")
+  if _TUNE.value:
+    best = tune_learning_rates(_CONFIGS.value, _METHODS.value,
+                               list(range(num_seeds)), workdir, overrides)
+    with open(os.path.join(workdir, "tuning.md")) as f:
+      print(f.read())
+    print("Best (G lr, D lr):", best)
+    return
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
-      overrides, retry_failed=_RETRY_FAILED.value)
+      overrides, retry_failed=_RETRY_FAILED.value,
+      tuned_learning_rates=_TUNED_LEARNING_RATES.value)
   logging.info("Wrote %s", ", ".join(
       os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
   print(format_table(results))

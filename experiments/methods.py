@@ -21,7 +21,7 @@ The DIW-GAN variants are `methods.DIWGAN` field settings (`DIW_VARIANTS`);
 everything else in `config.diw` applies to all of them.
 """
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import ml_collections
@@ -41,6 +41,12 @@ DIW_VARIANTS: Dict[str, Dict[str, Any]] = {
     "diwgan_wr": {"use_generator_weights": False, "use_target_weights": True},
     "diwgan_random_match": {"random_matching": True},
 }
+# (generator lr, discriminator lr) per method, chosen by the grid of
+# docs/baselines.md ("Tuning protocol"); `experiments.compare` applies them
+# before its --config overrides. Methods absent here use `config.optimizer`.
+LEARNING_RATES: Dict[str, Tuple[float, float]] = {}
+LEARNING_RATE_GRID: Tuple[Tuple[float, float], ...] = (
+    (1e-3, 1e-4), (1e-3, 1e-3), (1e-4, 1e-4), (1e-4, 1e-3))
 # Methods that match in the latent space of a pre-trained auto-encoder.
 AUTOENCODER_METHODS = tuple(DIW_VARIANTS)
 BASELINES = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")

@@ -10,7 +10,9 @@ import pytest
 
 from experiments import compare
 from experiments import loop
+from experiments import methods as experiment_methods
 from experiments import mog
+from experiments.configs import mog as mog_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERRIDES = {
@@ -137,6 +139,42 @@ def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
   compare.run_comparison(["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES,
                          retry_failed=True)
   assert calls == [0, 1, 0, 1]
+
+
+def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
+  monkeypatch.setitem(experiment_methods.LEARNING_RATES, "pacgan",
+                      (3e-4, 2e-4))
+  config = compare.run_config("grid", "pacgan", 3,
+                              {"optimizer.discriminator_lr": 5e-4})
+  assert (config.dataset, config.method, config.seed) == ("grid", "pacgan", 3)
+  assert config.optimizer.generator_lr == 3e-4
+  assert config.optimizer.discriminator_lr == 5e-4
+  config = compare.run_config("grid", "pacgan", 3, {},
+                              tuned_learning_rates=False)
+  assert config.optimizer.generator_lr == mog_configs.get_config(
+      "grid").optimizer.generator_lr
+
+
+def test_tuning_picks_most_modes_then_hqs(tmp_path, monkeypatch):
+  outcome = {(1e-3, 1e-4): (7, 0.9), (1e-4, 1e-3): (8, 0.1),
+             (1e-3, 1e-3): (8, 0.2)}
+
+  def fake_comparison(datasets, method_names, seeds, workdir, overrides,
+                      **kwargs):
+    del datasets, seeds, workdir, kwargs
+    modes, hqs = outcome[overrides["optimizer.generator_lr"],
+                         overrides["optimizer.discriminator_lr"]]
+    return {"runs": [{"method": m, "status": "done", "modes": modes,
+                      "hqs": hqs} for m in method_names]}
+
+  monkeypatch.setattr(compare, "run_comparison", fake_comparison)
+  best = compare.tune_learning_rates(["ring"], ["gan"], [0], str(tmp_path),
+                                     grid=tuple(outcome))
+  assert best == {"gan": (1e-3, 1e-3)}
+  with open(tmp_path / "tuning.md") as f:
+    table = f.read()
+  assert "| gan | 7.0 / 90.0 | 8.0 / 10.0 | 8.0 / 20.0 | G 1e-3 / D 1e-3 |" in (
+      table)
 
 
 def test_per_run_fields_cannot_be_overridden(tmp_path):
