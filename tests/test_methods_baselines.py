@@ -162,6 +162,59 @@ def test_unrolled_gradient_flows_through_the_unroll():
         abs(finite_difference - analytic))
 
 
+def test_unroll_and_gne_see_the_global_batch_under_a_device_axis():
+  """Two emulated devices (vmap with an axis name) compute the global terms.
+
+  The unrolled discriminator is the one unrolled on the whole batch (the
+  unroll's gradients are averaged over devices) and GNE's KL is the one of
+  the whole batch (its similarities are normalised over all pairs).
+  """
+  optimizer = optax.adam(0.1, b1=0.5, eps_root=1e-16)
+  networks = training.Networks(
+      generator=_TanhGenerator(), discriminator=_TanhDiscriminator(),
+      noise_dim=2)
+  method = methods.UnrolledGAN(optimizer=optimizer, unroll_steps=2)
+  real = jax.random.normal(jax.random.key(0), (2, 4, 2))
+  keys = jax.random.split(jax.random.key(1), 2)
+  g_params, d_params = method.init_params(jax.random.key(2), networks,
+                                          real[0])
+  state = method.init_state(jax.random.key(3), networks, real[0])
+  context = training.StepContext(step=jnp.zeros((), jnp.int32),
+                                 axis_name="devices")
+
+  def per_device(method, real, key):
+    return method.generator_loss(g_params, d_params, state, real, key,
+                                 context, networks)[1][0]
+
+  unrolled_metrics = jax.jit(jax.vmap(
+      lambda r, k: per_device(method, r, k), axis_name="devices"))(real, keys)
+  fakes = jnp.stack([networks.generate(g_params, k, 4) for k in keys])
+
+  def whole_batch_loss(params):
+    return method._discriminator_loss(  # pylint: disable=protected-access
+        params, real.reshape(8, 2), fakes.reshape(8, 2), networks)[0]
+
+  unrolled_params, _ = unrolled.unroll(
+      d_params, state.optimizer_state, whole_batch_loss, optimizer,
+      num_steps=2)
+  for device in range(2):
+    expected = losses.generator_loss_nonsaturating(
+        networks.discriminator.apply(unrolled_params["discriminator"],
+                                     fakes[device]))
+    np.testing.assert_allclose(unrolled_metrics["adversarial_loss"][device],
+                               expected, rtol=1e-5)
+
+  neighbour = methods.GNE()
+  gne_metrics = jax.jit(jax.vmap(
+      lambda r, k: per_device(neighbour, r, k), axis_name="devices"))(
+          real, keys)
+  noise = jnp.concatenate([networks.sample_noise(k, 4) for k in keys])
+  expected = gne.neighbour_embedding_kl(
+      noise, networks.generator.apply(g_params["generator"], noise))
+  np.testing.assert_allclose(gne_metrics["neighbour_kl"], [expected] * 2,
+                             rtol=1e-5)
+
+
 def test_unroll_with_zero_steps_is_identity():
   params = {"w": jnp.ones((2,))}
   optimizer = optax.sgd(0.1)

@@ -92,6 +92,11 @@ class GNE(Method):
     adversarial_term = adversarial.generator_loss(
         networks.discriminator.apply(
             discriminator_params["discriminator"], fake))
+    if context.axis_name is not None:
+      # The similarities are normalised over all pairs of the global batch:
+      # gather it, as one device holding the whole batch would see it.
+      noise = jax.lax.all_gather(noise, context.axis_name, tiled=True)
+      fake = jax.lax.all_gather(fake, context.axis_name, tiled=True)
     kl = neighbour_embedding_kl(noise, fake)
     metrics = {"adversarial_loss": adversarial_term, "neighbour_kl": kl}
     return adversarial_term + self.weight * kl, (metrics, method_state)

@@ -23,7 +23,7 @@ at consecutive parameters) and its count follows the same schedule when
 """
 
 import dataclasses
-from typing import Callable, NamedTuple, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import optax
@@ -53,6 +53,7 @@ def unroll(
     optimizer: optax.GradientTransformation,
     *,
     num_steps: int,
+    axis_name: Optional[str] = None,
 ) -> Tuple[Params, optax.OptState]:
   """K differentiable optimizer updates of `loss_fn` from the given params.
 
@@ -64,6 +65,8 @@ def unroll(
       differentiable function of them.
     optimizer: the optax transformation of the updates.
     num_steps: K >= 0, static.
+    axis_name: device axis to average the unrolled gradients over (as the
+      generic step averages the real ones), or None.
 
   Returns:
     (theta_D^K, the optimizer state after the first update). With K = 0, the
@@ -77,6 +80,8 @@ def unroll(
   def update(carry, _):
     params, state = carry
     grads = jax.grad(loss_fn)(params)
+    if axis_name is not None:
+      grads = jax.lax.pmean(grads, axis_name)
     updates, state = optimizer.update(grads, state, params)
     return (optax.apply_updates(params, updates), state), state
 
@@ -144,7 +149,8 @@ class UnrolledGAN(Method):
 
     unrolled_params, next_optimizer_state = unroll(
         discriminator_params, method_state.optimizer_state, unrolled_loss,
-        self.optimizer, num_steps=self.unroll_steps)
+        self.optimizer, num_steps=self.unroll_steps,
+        axis_name=context.axis_name)
     if self.objective == "minimax":
       loss = -unrolled_loss(unrolled_params)
     else:
