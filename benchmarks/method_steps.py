@@ -1,0 +1,129 @@
+r"""Benchmark: training-step time of every method, as a ratio to the plain GAN.
+
+Run from the repository root:
+
+  python -m benchmarks.method_steps
+  python -m benchmarks.method_steps --config=ring --batch_size=512 \
+      --methods=gan,unrolled,veegan,pacgan,gne,bms_vae_gan,diwgan \
+      --chunk=50 --rounds=5 --output=benchmarks/results/method_steps.json
+
+Each method is built exactly as `experiments.mog` builds it (DIW-GAN variants
+pre-train their auto-encoder and draw their anchors first, outside the
+timing), its `Trainer.train_steps` of `--chunk` steps is compiled once, and
+then the methods are timed in turn, `--rounds` times (interleaved, so that a
+change of machine load affects them alike). Reported per method: median
+milliseconds per step, wall-clock and process CPU (the steadier measure on a
+shared machine), and the ratio to `gan`'s median. Compilation is excluded.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+
+from experiments import methods as experiment_methods
+from experiments import mog
+from experiments.configs import mog as mog_configs
+
+DEFAULT_METHODS = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
+                   "diwgan")
+
+
+def _machine() -> dict:
+  return {
+      "machine": platform.machine(), "cpu_count": os.cpu_count(),
+      "jax": jax.__version__, "backend": jax.default_backend(),
+      "load_average_start": list(os.getloadavg()),
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+  }
+
+
+def _parse(argv):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--config", default="ring",
+                      choices=mog_configs.CONFIGS)
+  parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+  parser.add_argument("--batch_size", type=int, default=512)
+  parser.add_argument("--chunk", type=int, default=50,
+                      help="steps per timed call (one lax.scan)")
+  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--output",
+                      default="benchmarks/results/method_steps.json")
+  args = parser.parse_args(argv)
+  args.methods = args.methods.split(",")
+  for name in args.methods:
+    if name not in experiment_methods.METHODS:
+      parser.error(f"unknown method {name!r}; valid: "
+                   f"{', '.join(experiment_methods.METHODS)}")
+  if "gan" not in args.methods:
+    args.methods.insert(0, "gan")
+  return args
+
+
+def main(argv):
+  args = _parse(argv)
+  platform_info = _machine()
+  runners = {}
+  for name in args.methods:
+    config = mog_configs.get_config(args.config)
+    config.method = name
+    config.batch_size = args.batch_size
+    experiment = mog.build_experiment(config)
+    state = experiment.initial_state()
+    train = jax.jit(experiment.trainer.train_steps, static_argnums=1)
+    state, metrics = train(state, args.chunk)  # compile and warm up
+    jax.block_until_ready(metrics)
+    runners[name] = [train, state]
+    print(f"compiled {name}", flush=True)
+
+  times = {name: {"wall": [], "cpu": []} for name in args.methods}
+  for _ in range(args.rounds):
+    for name in args.methods:
+      train, state = runners[name]
+      wall, cpu = time.perf_counter(), time.process_time()
+      state, metrics = train(state, args.chunk)
+      jax.block_until_ready(metrics)
+      wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+      runners[name][1] = state
+      times[name]["wall"].append(1000 * wall / args.chunk)
+      times[name]["cpu"].append(1000 * cpu / args.chunk)
+
+  base = {kind: statistics.median(times["gan"][kind])
+          for kind in ("wall", "cpu")}
+  rows = {}
+  print(f"\n{args.config}, batch {args.batch_size}: ms per step (median of "
+        f"{args.rounds} x {args.chunk} steps)")
+  print(f"{'method':<22}{'wall':>9}{'cpu':>9}{'wall/gan':>10}{'cpu/gan':>9}")
+  for name in args.methods:
+    wall = statistics.median(times[name]["wall"])
+    cpu = statistics.median(times[name]["cpu"])
+    rows[name] = {
+        "ms_per_step_wall": wall, "ms_per_step_cpu": cpu,
+        "ratio_to_gan_wall": wall / base["wall"],
+        "ratio_to_gan_cpu": cpu / base["cpu"],
+        "samples_wall": times[name]["wall"], "samples_cpu": times[name]["cpu"],
+    }
+    print(f"{name:<22}{wall:>9.2f}{cpu:>9.2f}{wall / base['wall']:>9.2f}x"
+          f"{cpu / base['cpu']:>8.2f}x")
+  results = {
+      "platform": platform_info,
+      "config": args.config, "batch_size": args.batch_size,
+      "chunk": args.chunk, "rounds": args.rounds, "methods": rows,
+  }
+  results["command"] = "python -m benchmarks.method_steps " + " ".join(argv)
+  results["platform"]["load_average_end"] = list(os.getloadavg())
+  os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+  with open(args.output, "w") as f:
+    json.dump(results, f, indent=2)
+  print(f"\nWrote {args.output}")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
