@@ -76,6 +76,10 @@ def default_eps_final(n: int) -> float:
 
   Returns:
     The relative eps.
+
+  Example:
+    >>> default_eps_final(99)
+    0.0001
   """
   return 1.0 / (n + 1) / 100.0
 
@@ -483,6 +487,18 @@ def auction(
     converged. Batches: `jax.vmap(auction)` over a leading axis of `cost`
     (and `prices`).
 
+  Example:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    >>> result = auction(cost)
+    >>> result.assignment.tolist(), bool(result.converged)
+    ([1, 0, 2], True)
+    >>> auction(cost + 0.01, prices=result.prices).assignment.tolist()  # warm
+    [1, 0, 2]
+    >>> jax.vmap(auction)(jnp.stack([cost, cost.T])).assignment.shape
+    (2, 3)
+
   Raises:
     ValueError: if `cost` is not 2-D, has n > m, or (when concrete) contains
       NaN or -inf.
@@ -520,6 +536,12 @@ def hungarian(cost: jax.typing.ArrayLike) -> AuctionResult:
   Returns:
     An `AuctionResult` with (n,) assignment, zero (m,) prices, zero rounds
     and converged True.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    >>> hungarian(cost).assignment.tolist()
+    [1, 0, 2]
   """
   n, m = _check_shape(cost)
   cost = jnp.asarray(cost)
@@ -553,6 +575,12 @@ def scipy_assignment(cost: jax.typing.ArrayLike) -> AuctionResult:
   Returns:
     An `AuctionResult` with (n,) assignment, zero (m,) prices, zero rounds
     and converged True.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    >>> scipy_assignment(cost).assignment.tolist()
+    [1, 0, 2]
   """
   n, m = _check_shape(cost)
   cost = jnp.asarray(cost)
@@ -583,6 +611,12 @@ def match(
   Returns:
     An `AuctionResult`.
 
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    >>> match(cost, method="hungarian").assignment.tolist()
+    [1, 0, 2]
+
   Raises:
     ValueError: for an unknown method, or auction keyword arguments given to
       an exact method.
@@ -612,6 +646,12 @@ def assignment_cost(
 
   Returns:
     (...) `sum_i cost[..., i, assignment[..., i]]`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> cost = jnp.array([[4.0, 1.0, 3.0], [2.0, 0.0, 5.0], [3.0, 2.0, 2.0]])
+    >>> float(assignment_cost(cost, jnp.array([1, 0, 2])))
+    5.0
   """
   cost = jnp.asarray(cost)
   assignment = jnp.asarray(assignment)
