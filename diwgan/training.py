@@ -5,6 +5,12 @@ losses, its extra networks (inside the parameter pytrees) and its extra state
 (`method_state`, e.g. DIW-GAN's anchors and ring buffers). This module owns the
 optimizers, the key discipline, the scan over steps and the cross-device
 gradient averaging, so no method writes its own training loop.
+
+Under a device axis (`Trainer.axis_name`, set by `diwgan.parallel`) every
+device draws the noise and real data of the whole global batch from the same
+step key and keeps its own rows (`local_rows`), so N devices see exactly the
+samples one device would, and the step equals the one-device step up to the
+order of float32 reductions.
 """
 
 import dataclasses
@@ -30,20 +36,87 @@ class Networks:
     generator: flax module, noise (b, noise_dim) -> samples (b, ...).
     discriminator: flax module, samples (b, ...) -> logits (b,).
     noise_dim: dimension of z ~ N(0, I).
+    axis_name: device axis the noise is sharded over, or None. The trainer
+      sets it for the networks its methods see under a device axis.
   """
 
   generator: nn.Module
   discriminator: nn.Module
   noise_dim: int
+  axis_name: Optional[str] = None
 
   def sample_noise(self, key: jax.Array, batch_size: int) -> jax.Array:
-    return jax.random.normal(key, (batch_size, self.noise_dim), jnp.float32)
+    """(batch_size, noise_dim) noise; this device's rows under a device axis.
+
+    Under `axis_name`, `batch_size` is the per-device batch: the noise of the
+    whole global batch (batch_size x devices rows) is drawn from `key`, the
+    same on every device, and this device keeps its rows, so the samples do
+    not depend on the number of devices. Drawing the global batch costs
+    batch_size x devices x noise_dim normals per device, negligible next to
+    the networks.
+    """
+    return sample_rows(
+        lambda key, num: jax.random.normal(
+            key, (num, self.noise_dim), jnp.float32),
+        key, batch_size, self.axis_name)
 
   def generate(self, generator_params: Params, key: jax.Array, num: int):
     """Samples `num` outputs of G; `generator_params` holds a 'generator' key."""
     return self.generator.apply(
         generator_params["generator"], self.sample_noise(key, num)
     )
+
+
+def local_rows(batch: jax.Array, axis_name: str) -> jax.Array:
+  """This device's contiguous block of rows of a global batch.
+
+  Args:
+    batch: (B, ...) the global batch, the same on every device.
+    axis_name: the device axis; B must be a multiple of its size.
+
+  Returns:
+    (B / devices, ...) rows `[i * B / devices, (i + 1) * B / devices)` of
+    device `i`, the order in which `all_gather(..., tiled=True)` reassembles
+    them.
+  """
+  num_devices = jax.lax.axis_size(axis_name)
+  if batch.shape[0] % num_devices:
+    raise ValueError(
+        f"The global batch of {batch.shape[0]} rows does not split over "
+        f"{num_devices} devices; use a batch size that is a multiple of the "
+        f"device count."
+    )
+  size = batch.shape[0] // num_devices
+  return jax.lax.dynamic_slice_in_dim(
+      batch, jax.lax.axis_index(axis_name) * size, size)
+
+
+def sample_rows(
+    sample: Callable[[jax.Array, int], jax.Array],
+    key: jax.Array,
+    batch_size: int,
+    axis_name: Optional[str] = None,
+) -> jax.Array:
+  """`sample(key, batch_size)`, or this device's rows of the global batch.
+
+  Methods that draw per-example randomness of their own (reparameterisation
+  noise, input noise) draw it through this, with `context.axis_name`, so
+  that N devices draw what one device would: the same key gives every device
+  the same global draw, of which each keeps its rows.
+
+  Args:
+    sample: (key, num) -> (num, ...) pure sampler.
+    key: the same key on every device.
+    batch_size: rows of this device (the global batch without an axis).
+    axis_name: the device axis, or None.
+
+  Returns:
+    (batch_size, ...) samples.
+  """
+  if axis_name is None:
+    return sample(key, batch_size)
+  num_devices = jax.lax.axis_size(axis_name)
+  return local_rows(sample(key, batch_size * num_devices), axis_name)
 
 
 class StepContext(struct.PyTreeNode):
@@ -137,10 +210,13 @@ class Trainer:
     generator_optimizer: optax transformation of the generator side.
     discriminator_optimizer: optax transformation of the discriminator side.
     sample_real: (key, batch_size) -> real batch; pure, jittable.
-    batch_size: per-device batch size.
+    batch_size: global batch size B (all devices together); each device of
+      the axis holds B / devices rows.
     discriminator_steps: discriminator updates per generator update.
-    axis_name: name of the device axis when the step runs under pmap or
-      shard_map (gradients and metrics are averaged over it); None otherwise.
+    axis_name: name of the device axis when the step runs under shard_map
+      (see `diwgan.parallel`); gradients and metrics are averaged over it,
+      and noise and real data are the global batch's rows of this device.
+      None on one device.
   """
 
   networks: Networks
@@ -170,24 +246,38 @@ class Trainer:
     )
 
   def _mean_over_devices(self, tree):
+    # Each device differentiates mean(its rows) + the global DIW term; the
+    # transpose of the all_gather in the DIW term sums every device's
+    # (identical) cotangent into each device's rows, so the mean over devices
+    # of these gradients is exactly the one-device gradient of the global
+    # loss. This needs the pmap-style collectives of `shard_map(...,
+    # check_vma=False)`, see `diwgan.parallel`.
     if self.axis_name is None:
       return tree
     return jax.lax.pmean(tree, self.axis_name)
 
+  def _sample_real(self, key: jax.Array) -> jax.Array:
+    """The real batch of this device: the global batch's rows under an axis."""
+    real = self.sample_real(key, self.batch_size)
+    if self.axis_name is None:
+      return real
+    return local_rows(real, self.axis_name)
+
   def step(self, state: TrainState) -> Tuple[TrainState, Metrics]:
     """One generator step preceded by `discriminator_steps` D steps."""
+    # The same key on every device: each draws the global batch and keeps its
+    # rows, so the samples do not depend on the device count.
     step_key = jax.random.fold_in(state.key, state.step)
-    if self.axis_name is not None:
-      # Each device draws its own shard of noise and real data.
-      step_key = jax.random.fold_in(step_key, jax.lax.axis_index(self.axis_name))
     d_keys_key, g_key, g_real_key = jax.random.split(step_key, 3)
     context = StepContext(step=state.step, axis_name=self.axis_name)
     networks = self.networks
+    if self.axis_name is not None:
+      networks = dataclasses.replace(networks, axis_name=self.axis_name)
 
     def discriminator_update(carry, key):
       d_params, d_opt_state = carry
       real_key, loss_key = jax.random.split(key)
-      real = self.sample_real(real_key, self.batch_size)
+      real = self._sample_real(real_key)
       (loss, metrics), grads = jax.value_and_grad(
           self.method.discriminator_loss, has_aux=True
       )(d_params, state.generator_params, state.method_state, real, loss_key,
@@ -206,7 +296,7 @@ class Trainer:
         d_keys,
     )
 
-    real = self.sample_real(g_real_key, self.batch_size)
+    real = self._sample_real(g_real_key)
     (g_loss, (g_metrics, method_state)), g_grads = jax.value_and_grad(
         self.method.generator_loss, has_aux=True
     )(state.generator_params, d_params, state.method_state, real, g_key,
