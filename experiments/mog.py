@@ -3,13 +3,20 @@ r"""Trains and evaluates a method on a mixture of Gaussians.
   python -m experiments.mog --config=ring
   python -m experiments.mog --config=grid --method=gan --workdir=/tmp/grid_gan
   python -m experiments.mog --config=ring --config.diw.alpha=2.0
+  python -m experiments.mog --config=ring --seeds=10    # 10 seeds, one program
+  python -m experiments.mog --config=ring --num_devices=8  # data-parallel
 
 Writes metrics.jsonl, samples_<step>.png, curves.png, final_metrics.json,
 anchor_quality.json and orbax checkpoints to --workdir (default
 runs/mog/<config>_<method>_seed<seed>); rerunning with the same --workdir
-resumes from the last checkpoint.
+resumes from the last checkpoint. With --seeds=S, final_metrics.json holds
+the mean, `<metric>_std` and per-seed values, and seed s's anchor quality is
+in <workdir>/seed_<s>/. Several hosts: run the same command on each with
+--coordinator_address=<host0>:<port> --num_processes=<P> --process_id=<i>
+(docs/scaling.md).
 """
 
+import copy
 import functools
 import json
 import os
@@ -118,7 +125,7 @@ def build_experiment(
                _mixture_metrics(decoded, mixture, config)).items()},
     }
     logging.info("Anchor quality: %s", quality)
-    if workdir is not None:
+    if workdir is not None and jax.process_index() == 0:
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
         json.dump(quality, f, indent=2)
@@ -187,14 +194,47 @@ def plot_curves(eval_records: list, path: str) -> None:
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
-  return os.path.join(
-      "runs", "mog", f"{config.dataset}_{config.method}_seed{config.seed}")
+  num_seeds = config.get("num_seeds", 1)
+  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
+           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
+  return os.path.join("runs", "mog", f"{config.dataset}_{config.method}_{seeds}")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Trains `config` into `workdir` (resuming) and returns final metrics."""
+  """Trains `config` into `workdir` (resuming) and returns final metrics.
+
+  `config.num_seeds` > 1 trains seeds `config.seed + i` together under vmap
+  (see `train_seeds`); `config.num_devices` devices (0: all) split the batch.
+  """
   return loop.train_and_evaluate(
-      build_experiment(config, workdir), config, workdir)
+      loop.build_runs(build_experiment, config, workdir), config, workdir)
+
+
+def train_seeds(
+    config: ml_collections.ConfigDict, workdir: str, *, num_seeds: int
+) -> dict:
+  """Trains `num_seeds` seeds of one (dataset, method) in one program.
+
+  Seeds `config.seed`, ..., `config.seed + num_seeds - 1` each get their own
+  initial parameters, auto-encoder and anchors (pretrained one after the
+  other) and train together under `jax.vmap`; seed s's result equals the run
+  of `loop.seed_config(config, s)` alone up to float32 rounding (see
+  tests/test_scale.py for the tolerance). Resumes like any run.
+
+  Args:
+    config: the run's config (not modified).
+    workdir: output folder.
+    num_seeds: S.
+
+  Returns:
+    The final metrics: each metric's mean over seeds, `<metric>_std` (sample
+    std), `per_seed` ({metric: [S values]}), `seeds` and `step`; the same as
+    `<workdir>/final_metrics.json`.
+  """
+  config = copy.deepcopy(config)
+  with config.unlocked():
+    config.num_seeds = num_seeds
+  return train_and_evaluate(config, workdir)
 
 
 _CONFIG = flags_util.define_named_config(
@@ -206,15 +246,37 @@ _METHOD = flags.DEFINE_string(
     + ", ".join(experiment_methods.METHODS))
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder (default runs/mog/<config>_<method>_seed<seed>).")
+_SEEDS = flags.DEFINE_integer(
+    "seeds", None, "Train this many seeds (config.seed + i) together under "
+    "vmap (overrides config.num_seeds).")
+_NUM_DEVICES = flags.DEFINE_integer(
+    "num_devices", None, "Devices the global batch is split over; 0 = all "
+    "devices of all processes (overrides config.num_devices).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0; set it (with "
+    "--num_processes and --process_id) to train over several processes "
+    "with jax.distributed.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Number of processes of a jax.distributed run.")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index in a jax.distributed run.")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # Before any other JAX call: the processes find each other first.
+  loop.initialize_distributed(
+      _COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+      process_id=_PROCESS_ID.value)
   config = _CONFIG.value
-  if _METHOD.value is not None:
-    with config.unlocked():
+  with config.unlocked():
+    if _METHOD.value is not None:
       config.method = _METHOD.value
+    if _SEEDS.value is not None:
+      config.num_seeds = _SEEDS.value
+    if _NUM_DEVICES.value is not None:
+      config.num_devices = _NUM_DEVICES.value
   if config.method not in experiment_methods.METHODS:
     raise app.UsageError(
         f"Unknown method {config.method!r}; valid methods: "
@@ -224,7 +286,8 @@ def main(argv):
                config.method, config.dataset, workdir, jax.default_backend(),
                jax.device_count())
   final = train_and_evaluate(config, workdir)
-  print(json.dumps(final, indent=2))
+  if jax.process_index() == 0:
+    print(json.dumps(final, indent=2))
 
 
 if __name__ == "__main__":

@@ -72,6 +72,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.hq_std = 3.0
   config.eval.strict_threshold = 20
 
+  # Scale (docs/scaling.md): devices splitting the global batch_size (0: all
+  # devices of all processes) and seeds config.seed + i trained under vmap.
+  config.num_devices = 0
+  config.num_seeds = 1
+
   config.log_every = 100  # steps per compiled call (lax.scan) and per log line
   config.checkpoint_every = 1000
   config.checkpoints_to_keep = 3
