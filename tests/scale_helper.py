@@ -1,0 +1,254 @@
+"""Multi-device and multi-process scenarios of tests/test_scale.py.
+
+The emulated CPU device count must be fixed before JAX starts its backend, so
+tests/test_scale.py runs these scenarios in fresh processes with
+`JAX_NUM_CPU_DEVICES` (the `jax_num_cpu_devices` option) set:
+
+  JAX_PLATFORMS=cpu JAX_NUM_CPU_DEVICES=8 \
+    python tests/scale_helper.py devices --workdir=W --out=result.json
+  JAX_PLATFORMS=cpu JAX_NUM_CPU_DEVICES=2 \
+    python tests/scale_helper.py distributed --workdir=W --out=p0.npz \
+      --coordinator_address=127.0.0.1:PORT --num_processes=2 --process_id=0
+
+Each scenario writes its measurements (JSON) or final parameters (npz); the
+assertions live in the test file.
+"""
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from diwgan import parallel  # pylint: disable=g-import-not-at-top
+from experiments import loop  # pylint: disable=g-import-not-at-top
+from experiments import mog  # pylint: disable=g-import-not-at-top
+from experiments.configs import mog as mog_configs  # pylint: disable=g-import-not-at-top
+
+STEPS = 20
+DEVICE_COUNTS = (2, 4, 8)
+
+
+def tiny_config(method="diwgan", *, matcher="auction", num_steps=STEPS):
+  """Batch 64, a short auto-encoder: a few seconds of pretraining."""
+  config = mog_configs.get_config("ring")
+  config.method = method
+  config.num_steps = num_steps
+  config.batch_size = 64
+  config.num_real = 2000
+  config.autoencoder.steps = 300
+  config.autoencoder.batch_size = 256
+  # The matching only needs a deterministic encoder, not a good one.
+  config.autoencoder.max_relative_mse = 1.0
+  config.diw.matcher = matcher
+  config.log_every = 10
+  config.checkpoint_every = num_steps
+  config.eval.every = num_steps
+  config.eval.num_samples = 256
+  return config
+
+
+def leaves(tree):
+  """Float64 numpy leaves of a pytree (PRNG keys as their key data)."""
+  def as_array(x):
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+      x = jax.random.key_data(x)
+    return np.asarray(x, np.float64)
+  return [as_array(x) for x in jax.tree.leaves(tree)]
+
+
+def differences(reference, other):
+  """Max abs and relative L2 norm of `other - reference` over a pytree."""
+  ref = np.concatenate([np.zeros(0)] + [x.ravel() for x in leaves(reference)])
+  out = np.concatenate([np.zeros(0)] + [x.ravel() for x in leaves(other)])
+  if not ref.size:
+    return {"max_abs": 0.0, "relative_l2": 0.0}
+  return {
+      "max_abs": float(np.max(np.abs(out - ref))),
+      "relative_l2": float(np.linalg.norm(out - ref)
+                           / max(np.linalg.norm(ref), 1e-30)),
+  }
+
+
+def compare_devices(trainer, state, *, steps, counts):
+  """`steps` steps on 1 device (plain jit) and on each device count."""
+  one, one_metrics = parallel.make_train_steps(trainer, donate=False)(
+      state, steps)
+  results = {}
+  for count in counts:
+    mesh = parallel.make_mesh(count)
+    many, metrics = parallel.make_train_steps(
+        trainer, mesh=mesh, donate=False)(parallel.replicate(state, mesh),
+                                          steps)
+    many = parallel.local_copy(many)
+    results[str(count)] = {
+        "generator": differences(one.generator_params, many.generator_params),
+        "discriminator": differences(one.discriminator_params,
+                                     many.discriminator_params),
+        "method_state": differences(one.method_state, many.method_state),
+        "g_loss_max_abs": float(np.max(np.abs(
+            np.asarray(metrics["g_loss"]) - np.asarray(one_metrics["g_loss"])
+        ))),
+    }
+  return results
+
+
+def auction_run(trainer, state, *, steps, count):
+  """The auction's 1-device and `count`-device losses; are replicas equal?
+
+  The auction returns one of many eps-optimal assignments, chosen by its
+  bidding path, and a last-bit change of the costs changes the path: the
+  runs agree at step 1 and drift apart from step 2 (a one-ulp change of the
+  parameters on one device drifts the same way). What must hold on every
+  step is that all devices keep bitwise the same state.
+  """
+  _, one_metrics = parallel.make_train_steps(trainer, donate=False)(
+      state, steps)
+  mesh = parallel.make_mesh(count)
+  sharded = dataclasses.replace(trainer, axis_name=parallel.DATA_AXIS)
+  spec = jax.sharding.PartitionSpec
+
+  def copies(state):
+    new_state, metrics = sharded.train_steps(state, steps)
+    return jax.tree.map(lambda x: x[None], (new_state, metrics))
+
+  stacked, metrics = jax.jit(jax.shard_map(
+      copies, mesh=mesh, in_specs=spec(), out_specs=spec(parallel.DATA_AXIS),
+      check_vma=False))(parallel.replicate(state, mesh))
+  g_loss = np.abs(np.asarray(metrics["g_loss"], np.float64)[0]
+                  - np.asarray(one_metrics["g_loss"], np.float64))
+  return {
+      "g_loss_abs_difference_per_step": [float(x) for x in g_loss],
+      "replicas_identical": all(
+          bool(np.all(x == x[:1])) for x in leaves((stacked, metrics))),
+  }
+
+
+def save_leaves(path, tree):
+  """Saves a pytree's leaves in their own dtypes (PRNG keys as key data)."""
+  np.savez(path, *[
+      np.asarray(jax.random.key_data(x)
+                 if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+      for x in jax.tree.leaves(tree)])
+
+
+def load_leaves(path, template):
+  """The pytree `save_leaves` saved, in the structure of `template`."""
+  saved = np.load(path)
+  flat, treedef = jax.tree.flatten(template)
+  restored = []
+  for i, like in enumerate(flat):
+    value = jnp.asarray(saved[f"arr_{i}"])
+    if jnp.issubdtype(like.dtype, jax.dtypes.prng_key):
+      value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(like))
+    restored.append(value)
+  return jax.tree.unflatten(treedef, restored)
+
+
+def capture_last_evaluated(experiment):
+  """The experiment, and a dict whose "state" is the last state evaluated."""
+  captured = {}
+  original = experiment.evaluate
+
+  def evaluate(state):
+    captured["state"] = state
+    return original(state)
+
+  return dataclasses.replace(experiment, evaluate=evaluate), captured
+
+
+def run_devices(args):
+  """Device-count equivalence, replica consistency, an 8-device checkpoint."""
+  assert jax.device_count() == 8, jax.devices()
+  results = {}
+  gan = mog.build_experiment(tiny_config("gan"))
+  results["gan"] = compare_devices(
+      gan.trainer, gan.initial_state(), steps=STEPS, counts=DEVICE_COUNTS)
+
+  # One pretraining for every DIW-GAN scenario (the matcher does not enter).
+  exact = mog.build_experiment(tiny_config("diwgan", matcher="scipy"))
+  state = exact.initial_state()
+  # The distributed scenario starts from it too (a pretraining saved).
+  save_leaves(args.out + ".initial_state.npz", state)
+  results["diwgan_exact"] = compare_devices(
+      exact.trainer, state, steps=STEPS, counts=DEVICE_COUNTS)
+  config = tiny_config("diwgan")
+  auction = mog.build_experiment(config)
+  results["diwgan_auction"] = auction_run(
+      auction.trainer, state, steps=STEPS, count=8)
+
+  indivisible = mog.build_experiment(tiny_config("gan"))
+  indivisible = dataclasses.replace(
+      indivisible.trainer, batch_size=60)  # 60 rows over 8 devices
+  mesh = parallel.make_mesh(8)
+  try:
+    parallel.make_train_steps(indivisible, mesh=mesh)(
+        parallel.replicate(gan.template_state(), mesh), 1)
+    results["indivisible_batch_error"] = None
+  except ValueError as error:
+    results["indivisible_batch_error"] = str(error)
+
+  # The 8-device checkpoint that the 1-device test restores.
+  config.num_devices = 8
+  experiment, captured = capture_last_evaluated(
+      dataclasses.replace(auction, initial_state=lambda: state))
+  loop.train_and_evaluate(experiment, config, args.workdir)
+  save_leaves(os.path.join(args.workdir, "final_state.npz"),
+              captured["state"])
+  with open(args.out, "w") as f:
+    json.dump(results, f, indent=2)
+
+
+def run_distributed(args):
+  """One process of a `jax.distributed` run; saves its copy of the state."""
+  # Only ever bind the loopback: the coordinator through
+  # JAX_COORDINATOR_BIND_ADDRESS (set by the test), gloo's TCP pairs here.
+  from jax._src.lib import _jax  # pylint: disable=g-import-not-at-top
+  _jax.make_gloo_tcp_collectives = functools.partial(
+      _jax.make_gloo_tcp_collectives, hostname="127.0.0.1")
+  loop.initialize_distributed(
+      args.coordinator_address, num_processes=args.num_processes,
+      process_id=args.process_id)
+  assert jax.process_count() == args.num_processes
+  config = tiny_config("diwgan", num_steps=10)
+  config.log_every = 5
+  experiment, captured = capture_last_evaluated(
+      mog.build_experiment(config, args.workdir))
+  if args.initial_state:
+    state = load_leaves(args.initial_state, experiment.template_state())
+    experiment = dataclasses.replace(experiment, initial_state=lambda: state)
+  final = loop.train_and_evaluate(experiment, config, args.workdir)
+  assert final["step"] == 10, final
+  save_leaves(args.out, captured["state"])
+  jax.distributed.shutdown()
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("scenario", choices=("devices", "distributed"))
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--out", required=True)
+  parser.add_argument("--coordinator_address")
+  parser.add_argument("--num_processes", type=int)
+  parser.add_argument("--process_id", type=int)
+  parser.add_argument("--initial_state",
+                      help="npz of `save_leaves` to start from instead of "
+                      "pretraining (distributed)")
+  args = parser.parse_args()
+  if args.scenario == "devices":
+    run_devices(args)
+  else:
+    run_distributed(args)
+
+
+if __name__ == "__main__":
+  main()
