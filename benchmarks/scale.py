@@ -1,0 +1,198 @@
+r"""Scale benchmark: steps/s over device counts and over vmapped seeds.
+
+Run from the repository root:
+
+  python -m benchmarks.scale
+  python -m benchmarks.scale --device_counts=1,2,4,8 --num_seeds=10 \
+      --steps=10 --batch_size=256 --output=benchmarks/results/scale.json
+
+Measures DIW-GAN (auction matcher) on the ring:
+- devices: generator steps/s of one global batch of `--batch_size` split
+  over 1, 2, 4, 8 devices (`diwgan.parallel`, shard_map), and the first
+  call's time (compilation included);
+- matching share: steps/s of the plain GAN (no matching, no KDE) on one
+  device beside DIW-GAN's, the part of the step that does not shrink with
+  the device count;
+- seeds: steps/s of one run vs `--num_seeds` runs vmapped in one program,
+  and the wall time of `--num_seeds` x `--steps` steps both ways (one
+  vmapped program vs the runs one after the other).
+Times are the median of `--repeats` calls of a `--steps`-step chunk after a
+warm-up call, `block_until_ready` included.
+
+On CPU the devices are emulated (`jax_num_cpu_devices`, set here before JAX
+starts): they share the machine's cores, and every device repeats the whole
+B x B matching, so the numbers show that the sharded path runs and what it
+costs, not a speed-up. On a GPU/TPU host the real devices are used.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+
+# Emulated CPU devices exist only if asked for before the backend starts;
+# a GPU/TPU backend ignores it.
+jax.config.update("jax_num_cpu_devices", 8)
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from diwgan import parallel  # pylint: disable=g-import-not-at-top
+from experiments import loop  # pylint: disable=g-import-not-at-top
+from experiments import mog  # pylint: disable=g-import-not-at-top
+from experiments.configs import mog as mog_configs  # pylint: disable=g-import-not-at-top
+
+
+def _config(batch_size, seed=0, method="diwgan"):
+  config = mog_configs.get_config("ring")
+  config.method = method
+  config.seed = seed
+  config.batch_size = batch_size
+  config.num_real = 5000
+  config.autoencoder.steps = 500
+  # Throughput does not depend on the auto-encoder's quality.
+  config.autoencoder.max_relative_mse = 1.0
+  return config
+
+
+def _time_chunks(train, state, steps, repeats):
+  """(first call seconds, median seconds per chunk, final state)."""
+  start = time.perf_counter()
+  state, _ = train(state, steps)
+  jax.block_until_ready(state)
+  first = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    state, _ = train(state, steps)
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - start)
+  return first, statistics.median(times), state
+
+
+def run(*, device_counts, num_seeds, steps, repeats, batch_size):
+  """Runs the benchmark and returns a JSON-able dict of results."""
+  experiment = mog.build_experiment(_config(batch_size))
+  initial = experiment.initial_state()
+  results = {
+      "config": {"dataset": "ring", "method": "diwgan", "matcher": "auction",
+                 "batch_size": batch_size, "steps_per_chunk": steps,
+                 "repeats": repeats, "num_seeds": num_seeds},
+      "platform": {"backend": jax.default_backend(),
+                   "devices": jax.device_count(),
+                   "device_kind": jax.devices()[0].device_kind,
+                   "cpu_count": os.cpu_count(),
+                   "machine": platform.machine(),
+                   "emulated_devices": jax.default_backend() == "cpu",
+                   "jax": jax.__version__,
+                   # Other jobs on the machine slow every row alike.
+                   "load_average_at_start": os.getloadavg()[0]},
+      "devices": [],
+      "seeds": {},
+  }
+  for count in device_counts:
+    if count > jax.device_count():
+      continue
+    mesh = parallel.make_mesh(count)
+    train = parallel.make_train_steps(experiment.trainer, mesh=mesh,
+                                      donate=False)
+    state = parallel.replicate(initial, mesh) if count > 1 else initial
+    first, chunk, _ = _time_chunks(train, state, steps, repeats)
+    results["devices"].append({
+        "devices": count, "steps_per_sec": steps / chunk,
+        "first_call_seconds": first})
+
+  gan = mog.build_experiment(_config(batch_size, method="gan"))
+  _, chunk, _ = _time_chunks(
+      parallel.make_train_steps(gan.trainer, donate=False),
+      gan.initial_state(), steps, repeats)
+  results["gan_one_device_steps_per_sec"] = steps / chunk
+
+  # Seeds: each run has its own auto-encoder and anchors (pretrained here).
+  config = _config(batch_size)
+  config.num_seeds = num_seeds
+  seeds = loop.build_runs(lambda c, _: mog.build_experiment(c), config)
+  states = seeds.initial_state()
+  one = parallel.make_train_steps(experiment.trainer, donate=False)
+  many = parallel.make_train_steps(experiment.trainer, vmap_runs=True,
+                                   donate=False)
+  first_one, chunk_one, _ = _time_chunks(
+      one, parallel.select_run(states, 0), steps, repeats)
+  first_many, chunk_many, _ = _time_chunks(many, states, steps, repeats)
+  results["seeds"] = {
+      "one_run_steps_per_sec": steps / chunk_one,
+      "vmapped_steps_per_sec": steps / chunk_many,
+      "vmapped_run_steps_per_sec": num_seeds * steps / chunk_many,
+      "sequential_wall_seconds": num_seeds * chunk_one,
+      "vmapped_wall_seconds": chunk_many,
+      "speedup_vs_sequential": num_seeds * chunk_one / chunk_many,
+      "one_run_first_call_seconds": first_one,
+      "vmapped_first_call_seconds": first_many,
+  }
+  results["platform"]["load_average_at_end"] = os.getloadavg()[0]
+  return results
+
+
+def _table(results):
+  platform_ = results["platform"]
+  config = results["config"]
+  lines = [
+      f"DIW-GAN ring, global batch {config['batch_size']}, "
+      f"{config['steps_per_chunk']}-step chunks, {platform_['backend']} "
+      f"({platform_['device_kind']}, {platform_['cpu_count']} CPU cores"
+      + (", emulated devices sharing them" if platform_["emulated_devices"]
+         else "")
+      + f", load average {platform_['load_average_at_start']:.1f} -> "
+      f"{platform_['load_average_at_end']:.1f})",
+      "| devices | steps/s | vs 1 device | first call (s) |",
+      "|--:|--:|--:|--:|",
+  ]
+  base = results["devices"][0]["steps_per_sec"]
+  for row in results["devices"]:
+    lines.append(
+        f"| {row['devices']} | {row['steps_per_sec']:.2f} | "
+        f"{row['steps_per_sec'] / base:.2f}x | "
+        f"{row['first_call_seconds']:.1f} |")
+  seeds = results["seeds"]
+  lines += [
+      f"plain GAN on 1 device: {results['gan_one_device_steps_per_sec']:.2f} "
+      "steps/s (DIW-GAN without matching, weights and encoder)",
+      "",
+      f"| runs | steps/s | run-steps/s | wall of {config['num_seeds']} runs x "
+      f"{config['steps_per_chunk']} steps (s) |",
+      "|--:|--:|--:|--:|",
+      f"| 1 (x{config['num_seeds']} sequential) | "
+      f"{seeds['one_run_steps_per_sec']:.2f} | "
+      f"{seeds['one_run_steps_per_sec']:.2f} | "
+      f"{seeds['sequential_wall_seconds']:.2f} |",
+      f"| {config['num_seeds']} vmapped | {seeds['vmapped_steps_per_sec']:.2f} "
+      f"| {seeds['vmapped_run_steps_per_sec']:.2f} | "
+      f"{seeds['vmapped_wall_seconds']:.2f} |",
+  ]
+  return "\n".join(lines)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--device_counts", default="1,2,4,8")
+  parser.add_argument("--num_seeds", type=int, default=10)
+  parser.add_argument("--steps", type=int, default=10)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--batch_size", type=int, default=256)
+  parser.add_argument("--output", default="benchmarks/results/scale.json")
+  args = parser.parse_args()
+  results = run(
+      device_counts=[int(c) for c in args.device_counts.split(",")],
+      num_seeds=args.num_seeds, steps=args.steps, repeats=args.repeats,
+      batch_size=args.batch_size)
+  print(_table(results))
+  os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+  with open(args.output, "w") as f:
+    json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+  main()
