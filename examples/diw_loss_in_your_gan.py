@@ -8,7 +8,7 @@ optax code; only the DIW term comes from `diwgan`, through its pure functions:
 
   anchors   = kde_sample(fit_kde(real_features), key, B)     # once
   cost      = pairwise_distances(anchors, features(G(z)))    # (B, B)
-  pi        = auction(stop_gradient(cost), prices=prices)    # one-to-one
+  pi        = auction(stop_gradient(cost))                   # one-to-one
   w_g, w_r  = generator_weights(...), target_weights(...)    # ring buffers
   term      = matched_distance_loss(cost, pi, w_r, w_g)      # add to L_G
 
@@ -86,7 +86,6 @@ class State(NamedTuple):
   discriminator_opt_state: Any
   anchors: jax.Array  # (B, k), fixed
   importance: ImportanceState  # ring buffers behind w_g and w_r
-  prices: jax.Array  # (B,) auction prices, the next step's warm start
 
 
 def init_state(key: jax.Array, batch_size: int, history: int) -> State:
@@ -109,7 +108,6 @@ def init_state(key: jax.Array, batch_size: int, history: int) -> State:
           discriminator_params),
       anchors=anchors,
       importance=init_importance_state(history, batch_size, anchors.shape[1]),
-      prices=jnp.zeros((batch_size,)),
   )
 
 
@@ -148,17 +146,18 @@ def train_step(state: State, key: jax.Array, *, alpha: float):
     adversarial = bce(discriminator.apply(discriminator_params, fake), 1.0)
     latents = features(fake)
     cost = pairwise_distances(state.anchors, latents)  # (B, B)
-    # The matching carries no gradient; last step's prices warm-start it.
-    matching = auction(jax.lax.stop_gradient(cost), prices=state.prices)
+    # The matching carries no gradient. No warm start from last step's
+    # prices: the columns are fresh samples, so old prices do not fit them.
+    matching = auction(jax.lax.stop_gradient(cost))
     w_g = generator_weights(latents, state.importance)
     w_r = target_weights(state.importance)
     term = matched_distance_loss(
         cost, matching.assignment, target_weights=w_r, generator_weights=w_g)
     aux = (latents, matched_costs(jax.lax.stop_gradient(cost),
-                                  matching.assignment), matching.prices, term)
+                                  matching.assignment), term)
     return adversarial + alpha * term, aux
 
-  (g_loss, (latents, matched, prices, term)), g_grads = jax.value_and_grad(
+  (g_loss, (latents, matched, term)), g_grads = jax.value_and_grad(
       generator_loss, has_aux=True)(state.generator_params)
   updates, generator_opt_state = generator_optimizer.update(
       g_grads, state.generator_opt_state)
@@ -172,7 +171,6 @@ def train_step(state: State, key: jax.Array, *, alpha: float):
       anchors=state.anchors,
       # Written after use: a step's weights come from the previous steps only.
       importance=update_importance_state(state.importance, latents, matched),
-      prices=prices,
   )
   return state, {"d_loss": d_loss, "g_loss": g_loss, "diw_term": term,
                  "matched_distance": jnp.mean(matched)}
