@@ -22,10 +22,10 @@ The data are a fixed-seed mixture of 10 correlated Gaussian clusters.
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
+import sys
 import time
 import tracemalloc
 
@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from benchmarks import common
 from diwgan import kde as kde_lib
 
 
@@ -194,16 +195,16 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", default="benchmarks/results/kde.json")
   args = parser.parse_args()
+  machine = common.machine_info()
   results = run(
       args.num_points, args.dim, args.num_queries, args.chunk_size,
       args.repeats, args.seed,
   )
+  results["platform"].update(machine)
   print(_table(results))
   if args.output:
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-    with open(args.output, "w") as f:
-      json.dump(results, f, indent=2)
-    print(f"wrote {args.output}")
+    common.finish(results, args.output, "python -m benchmarks.kde " + " ".join(
+        sys.argv[1:]))
 
 
 if __name__ == "__main__":

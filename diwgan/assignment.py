@@ -8,11 +8,20 @@ reference paths, and `match` dispatches between the three.
 
 Conventions: rows are "persons" (anchors), columns are "objects", `n <= m`,
 and every row is matched to a distinct column. The auction is Bertsekas'
-Jacobi auction with epsilon scaling: persons minimise `cost[i, j] + prices[j]`
-and bid for their best column, raising its price by the gap to their second
-best plus `eps`. At termination every row is assigned with eps-complementary
+auction with epsilon scaling: persons minimise `cost[i, j] + prices[j]` and
+bid for their best column, raising its price by the gap to their second best
+plus `eps`. At termination every row is assigned with eps-complementary
 slackness, so the total cost is within `n * eps` of the optimum
 (Bertsekas, "The auction algorithm: a distributed relaxation method", 1988).
+
+Two bidding orders, same guarantees:
+  * Gauss-Seidel (default on CPU): one person bids at a time against the
+    latest prices and the person it evicts bids next. Every bid succeeds and
+    costs three O(m) reductions, so on a CPU it beats batched bidding, whose
+    bids collide when persons are alike (DIW-GAN's anchors come in tight
+    clusters, and alike persons all want the same column).
+  * Jacobi (default on accelerators): a bounded batch of unassigned persons
+    bids at once; each round is one wide, parallel step.
 
 Rectangular problems (`n < m`) also need every free column to be no dearer
 than the cheapest held one; after each forward phase a reverse auction of the
@@ -34,14 +43,13 @@ _F32_EPS = float(np.finfo(np.float32).eps)
 _MIN_RELATIVE_EPS = 4.0 * _F32_EPS
 
 DEFAULT_EPS_START = 0.1
-DEFAULT_WARM_EPS_START = 1e-2
 DEFAULT_EPS_DECAY = 0.2
-DEFAULT_MAX_ROUNDS = 20_000
 DEFAULT_BIDDERS_PER_ROUND = 64
 DEFAULT_ROUNDS_PER_ITERATION = 8
 _SMALL_TIER = 16
 
 METHODS = ("auction", "hungarian", "scipy")
+BIDDING = ("auto", "gauss_seidel", "jacobi")
 
 
 class AuctionResult(NamedTuple):
@@ -53,8 +61,9 @@ class AuctionResult(NamedTuple):
     prices: (m,) float32 column prices in the units of the original cost (up
       to an additive constant); pass them as `prices=` to warm-start the next
       `auction` call on a similar cost matrix. Zeros for the exact solvers.
-    rounds: () int32, total bidding rounds over all epsilon phases (0 for the
-      exact solvers).
+    rounds: () int32, total bidding rounds over all epsilon phases: bids
+      with Gauss-Seidel bidding, batched rounds with Jacobi bidding (0 for
+      the exact solvers).
     converged: () bool, True iff the auction reached `eps_final` with every
       row assigned to a distinct column within `max_rounds`, the cost had no
       NaN / -inf entries, and no chosen pair has +inf cost.
@@ -82,6 +91,57 @@ def default_eps_final(n: int) -> float:
     0.0001
   """
   return 1.0 / (n + 1) / 100.0
+
+
+def default_max_rounds(n: int) -> int:
+  """Default cap on bidding rounds (bids, for Gauss-Seidel bidding).
+
+  Measured on n = 512: cold solves of random point-cloud costs take ~9k bids
+  (~1.5k Jacobi rounds), DIW-GAN's clustered ring costs ~15-25k bids (~4-7k
+  Jacobi rounds). The cap is ~25x that, so it only stops a solve that would
+  not finish anyway (e.g. an eps below float32 resolution), and such a solve
+  reports `converged=False`.
+
+  Args:
+    n: number of rows (persons).
+
+  Returns:
+    The cap, `1000 * n + 100_000`.
+
+  Example:
+    >>> default_max_rounds(512)
+    612000
+  """
+  return 1000 * n + 100_000
+
+
+def _resolve_bidding(bidding: str) -> str:
+  if bidding not in BIDDING:
+    raise ValueError(f"Unknown bidding {bidding!r}; valid: {BIDDING}.")
+  if bidding == "auto":
+    return "gauss_seidel" if jax.default_backend() == "cpu" else "jacobi"
+  return bidding
+
+
+def _max(x: jax.Array, axis: int = -1) -> jax.Array:
+  """Max along `axis`, without NaN propagation.
+
+  `jnp.max` must propagate NaN, which keeps XLA:CPU from vectorising the
+  reduction; this select-based reduction runs ~2x faster there. The auction
+  never reduces NaN (non-finite costs are replaced before bidding).
+  """
+  init = (-jnp.inf if jnp.issubdtype(x.dtype, jnp.floating)
+          else jnp.iinfo(x.dtype).min)
+  return jax.lax.reduce(x, jnp.asarray(init, x.dtype),
+                        lambda a, b: jnp.where(a > b, a, b), (axis % x.ndim,))
+
+
+def _min(x: jax.Array, axis: int = -1) -> jax.Array:
+  """Min along `axis`, without NaN propagation (see `_max`)."""
+  init = (jnp.inf if jnp.issubdtype(x.dtype, jnp.floating)
+          else jnp.iinfo(x.dtype).max)
+  return jax.lax.reduce(x, jnp.asarray(init, x.dtype),
+                        lambda a, b: jnp.where(a < b, a, b), (axis % x.ndim,))
 
 
 def _check_shape(cost: Any) -> tuple[int, int]:
@@ -140,15 +200,14 @@ def _bid_round(
   values = benefit[persons] - prices[None, :]  # (bidders, m)
   # Best and second-best by max reductions and a first-index min: XLA:CPU's
   # argmax (a variadic reduce) and top_k are 5-15x slower here.
-  columns = jnp.arange(m, dtype=jnp.float32)
-  best_val = jnp.max(values, axis=1)
-  best_col = jnp.min(
-      jnp.where(values == best_val[:, None], columns[None, :], float(m)),
-      axis=1)
-  second_val = jnp.max(
+  columns = jnp.arange(m, dtype=jnp.int32)
+  best_val = _max(values, axis=1)
+  best_col = _min(
+      jnp.where(values == best_val[:, None], columns[None, :], m), axis=1)
+  second_val = _max(
       jnp.where(columns[None, :] == best_col[:, None], -jnp.inf, values),
       axis=1)
-  targets = best_col.astype(jnp.int32)
+  targets = best_col
   # A single column (m = 1) has no second best: any finite increment works.
   second_val = jnp.where(jnp.isfinite(second_val), second_val, best_val - 1.0)
   bids = prices[targets] + (best_val - second_val) + eps
@@ -210,13 +269,13 @@ def _reverse_round(
   (objects,) = jnp.nonzero(pending, size=bidders, fill_value=0)
   valid = (jnp.arange(bidders) < count) & active
   values = benefit_t[objects] - profit[None, :]  # (bidders, n)
-  rows = jnp.arange(n, dtype=jnp.float32)
-  best_val = jnp.max(values, axis=1)
-  best_row = jnp.min(
-      jnp.where(values == best_val[:, None], rows[None, :], float(n)), axis=1)
-  second_val = jnp.max(
+  rows = jnp.arange(n, dtype=jnp.int32)
+  best_val = _max(values, axis=1)
+  best_row = _min(
+      jnp.where(values == best_val[:, None], rows[None, :], n), axis=1)
+  second_val = _max(
       jnp.where(rows[None, :] == best_row[:, None], -jnp.inf, values), axis=1)
-  targets = best_row.astype(jnp.int32)
+  targets = best_row
   settle = valid & (floor_price >= best_val - eps)
   lure = valid & ~settle
   offer = jnp.maximum(floor_price, second_val - eps)
@@ -255,7 +314,7 @@ def _release_violators(
   """
   n, _ = benefit.shape
   values = benefit - prices[None, :]
-  best = jnp.max(values, axis=1)
+  best = _max(values, axis=1)
   own = jnp.take_along_axis(
       values, jnp.maximum(assign, 0)[:, None], axis=1)[:, 0]
   keep = (assign >= 0) & (own >= best - eps)
@@ -300,20 +359,109 @@ def _tiered(round_fn, *args, bidders_per_round: int, bidders_max: int):
   return tiered
 
 
+def _gauss_seidel_phase(
+    carry: tuple[jax.Array, ...],
+    benefit: jax.Array,
+    eps: jax.Array,
+    max_rounds: jax.Array,
+) -> tuple[jax.Array, ...]:
+  """Forward bidding of one eps phase, one bid at a time (Gauss-Seidel).
+
+  The unassigned persons queue up once; each bid is against the latest
+  prices and always wins, and the person it evicts bids next, so no round
+  searches for bidders and no bids collide. One bid per `while_loop`
+  iteration: on CPU the loop costs less than the guards that unrolling
+  would need.
+
+  Args:
+    carry: (prices (m,), owner (m,), assign (n,), rounds ()).
+    benefit: (n, m) benefits.
+    eps: () bid increment.
+    max_rounds: () cap on the total number of bids.
+
+  Returns:
+    The updated carry; every person is assigned unless the cap was reached.
+  """
+  prices, owner, assign, rounds = carry
+  n, m = benefit.shape
+  columns = jnp.arange(m, dtype=jnp.int32)
+  unassigned = assign < 0
+  count = jnp.sum(unassigned, dtype=jnp.int32)
+  (queue,) = jnp.nonzero(unassigned, size=n, fill_value=0)
+
+  def bid(state):
+    prices, owner, rounds, head, current = state
+    take = current < 0
+    person = jnp.where(take, queue[jnp.minimum(head, n - 1)], current)
+    values = jax.lax.dynamic_index_in_dim(
+        benefit, person, keepdims=False) - prices
+    best = _max(values)
+    column = _min(jnp.where(values == best, columns, m))
+    second = _max(jnp.where(columns == column, -jnp.inf, values))
+    # A single column (m = 1) has no second best: any finite increment works.
+    second = jnp.where(jnp.isfinite(second), second, best - 1.0)
+    old_price = prices[column]
+    # nextafter keeps prices strictly increasing when eps is below float32
+    # resolution at this price, so the auction always makes progress.
+    price = jnp.maximum(old_price + (best - second) + eps,
+                        jnp.nextafter(old_price, jnp.inf))
+    prices = jax.lax.dynamic_update_index_in_dim(prices, price, column, 0)
+    evicted = owner[column]
+    owner = jax.lax.dynamic_update_index_in_dim(owner, person, column, 0)
+    return (prices, owner, rounds + 1, head + take.astype(jnp.int32),
+            evicted)
+
+  def cond(state):
+    _, _, rounds, head, current = state
+    return ((head < count) | (current >= 0)) & (rounds < max_rounds)
+
+  prices, owner, rounds, _, _ = jax.lax.while_loop(
+      cond, bid, (prices, owner, rounds, jnp.zeros((), jnp.int32),
+                  jnp.full((), -1, jnp.int32)))
+  assign = jnp.full((n,), -1, jnp.int32).at[
+      jnp.where(owner >= 0, owner, n)].set(columns, mode="drop")
+  return prices, owner, assign, rounds
+
+
+def _initial_matching(
+    assignment: jax.Array, m: int) -> tuple[jax.Array, jax.Array]:
+  """(owner (m,), assign (n,)) of a warm-start assignment.
+
+  Entries outside [0, m) and all but the first row claiming a column are
+  treated as unassigned.
+  """
+  n = assignment.shape[0]
+  rows = jnp.arange(n, dtype=jnp.int32)
+  in_range = (assignment >= 0) & (assignment < m)
+  claim = jnp.full((m,), n, jnp.int32).at[
+      jnp.where(in_range, assignment, m)].min(rows, mode="drop")
+  valid = in_range & (claim[jnp.clip(assignment, 0, m - 1)] == rows)
+  assign = jnp.where(valid, assignment, -1)
+  owner = jnp.where(claim < n, claim, -1)
+  return owner, assign
+
+
 @functools.partial(
-    jax.jit, static_argnames=("bidders_per_round", "rounds_per_iteration"))
+    jax.jit,
+    static_argnames=("bidding", "bidders_per_round", "rounds_per_iteration"))
 def _auction(
     cost: jax.Array,
     prices: jax.Array,
+    assignment: jax.Array,
     eps_final: jax.Array,
     eps_start: jax.Array,
     eps_decay: jax.Array,
     max_rounds: jax.Array,
     *,
+    bidding: str,
     bidders_per_round: int,
     rounds_per_iteration: int,
 ) -> AuctionResult:
-  """Jitted core of `auction`; see there. `prices` are in original units."""
+  """Jitted core of `auction`; see there.
+
+  `prices` are in original units; `assignment` is all -1 for no warm start;
+  a negative `eps_start` asks for the adaptive warm-start eps.
+  """
   n, m = cost.shape
   cost = cost.astype(jnp.float32)
   # Normalise finite costs to [0, 1] so eps is relative to the cost range.
@@ -337,16 +485,49 @@ def _auction(
   prices = prices - jnp.min(prices)
   eps_final = jnp.maximum(
       jnp.asarray(eps_final, jnp.float32), _MIN_RELATIVE_EPS)
-  eps_start = jnp.maximum(jnp.asarray(eps_start, jnp.float32), eps_final)
+  eps_start = jnp.asarray(eps_start, jnp.float32)
   eps_decay = jnp.asarray(eps_decay, jnp.float32)
   max_rounds = jnp.asarray(max_rounds, jnp.int32)
+
+  owner, assign = _initial_matching(assignment.astype(jnp.int32), m)
+
+  def warm_start(args):
+    owner, assign, eps_start = args
+    # Adaptive eps: the smallest for which the warm assignment is
+    # eps-complementary-slack under the new cost and the warm prices, so the
+    # first phase keeps it whole and the phases are spent only on what the
+    # cost changed (capped at the cold start).
+    values = benefit - prices[None, :]
+    slack = _max(values, axis=1) - jnp.take_along_axis(
+        values, jnp.maximum(assign, 0)[:, None], axis=1)[:, 0]
+    adaptive = jnp.minimum(_max(jnp.where(assign >= 0, slack, 0.0)),
+                           DEFAULT_EPS_START)
+    # Slack within float32 rounding of eps_final (the returned prices were
+    # rescaled) counts as eps_final-CS: a solved problem needs no bids.
+    rounding = _MIN_RELATIVE_EPS * jnp.maximum(1.0, jnp.max(prices))
+    adaptive = jnp.where(adaptive <= eps_final + rounding, eps_final, adaptive)
+    eps_start = jnp.where(eps_start < 0, adaptive, eps_start)
+    eps_start = jnp.maximum(eps_start, eps_final)
+    owner, assign = _release_violators(benefit, prices, owner, assign,
+                                       eps_start + rounding)
+    return owner, assign, eps_start
+
+  def cold_start(args):
+    owner, assign, eps_start = args
+    eps_start = jnp.where(eps_start < 0, DEFAULT_EPS_START, eps_start)
+    return owner, assign, jnp.maximum(eps_start, eps_final)
+
+  owner, assign, eps_start = jax.lax.cond(
+      jnp.any(assign >= 0), warm_start, cold_start,
+      (owner, assign, eps_start))
 
   # All-equal costs: any assignment is optimal; skip the bidding (which
   # would need one round per row, every person wanting the same column).
   degenerate = (spread <= 0) & ~invalid & jnp.all(finite)
-  assign = jnp.where(degenerate, jnp.arange(n, dtype=jnp.int32), -1)
+  rows = jnp.arange(n, dtype=jnp.int32)
   columns = jnp.arange(m, dtype=jnp.int32)
-  owner = jnp.where(degenerate & (columns < n), columns, -1)
+  assign = jnp.where(degenerate, rows, assign)
+  owner = jnp.where(degenerate, jnp.where(columns < n, columns, -1), owner)
   rounds = jnp.zeros((), jnp.int32)
   last_phase = eps_start <= eps_final
 
@@ -362,15 +543,18 @@ def _auction(
 
   def solve_phase(state):
     prices, owner, assign, rounds, eps, last_phase, _ = state
+    if bidding == "gauss_seidel":
+      prices, owner, assign, rounds = _gauss_seidel_phase(
+          (prices, owner, assign, rounds), benefit, eps, max_rounds)
+    else:
+      def rounds_body(carry):
+        # Several rounds per while iteration amortise the loop overhead;
+        # rounds after completion are no-ops.
+        return jax.lax.fori_loop(
+            0, rounds_per_iteration, lambda _, c: bid_round(c, eps), carry)
 
-    def rounds_body(carry):
-      # Several rounds per while iteration amortise the loop overhead; rounds
-      # after completion are no-ops.
-      return jax.lax.fori_loop(
-          0, rounds_per_iteration, lambda _, c: bid_round(c, eps), carry)
-
-    prices, owner, assign, rounds = jax.lax.while_loop(
-        rounds_cond, rounds_body, (prices, owner, assign, rounds))
+      prices, owner, assign, rounds = jax.lax.while_loop(
+          rounds_cond, rounds_body, (prices, owner, assign, rounds))
     complete = jnp.all(assign >= 0)
     if n < m:
       floor_price = jnp.min(jnp.where(owner >= 0, prices, jnp.inf))
@@ -426,12 +610,12 @@ def _auction(
   (free,) = jnp.nonzero(owner < 0, size=n, fill_value=0)
   unassigned = assign < 0
   rank = jnp.cumsum(unassigned.astype(jnp.int32)) - 1
-  rows = jnp.where(unassigned, free[jnp.clip(rank, 0, n - 1)], assign)
-  rows = rows.astype(jnp.int32)
-  chosen_forbidden = jnp.any(~finite[jnp.arange(n), rows])
+  result = jnp.where(unassigned, free[jnp.clip(rank, 0, n - 1)], assign)
+  result = result.astype(jnp.int32)
+  chosen_forbidden = jnp.any(~finite[rows, result])
   converged = done & ~invalid & ~chosen_forbidden
   return AuctionResult(
-      assignment=rows,
+      assignment=result,
       prices=prices * scale,
       rounds=rounds,
       converged=converged,
@@ -442,19 +626,30 @@ def auction(
     cost: jax.typing.ArrayLike,
     *,
     prices: jax.typing.ArrayLike | None = None,
+    assignment: jax.typing.ArrayLike | None = None,
     eps_final: float | jax.typing.ArrayLike | None = None,
     eps_start: float | jax.typing.ArrayLike | None = None,
     eps_decay: float | jax.typing.ArrayLike = DEFAULT_EPS_DECAY,
-    max_rounds: int | jax.typing.ArrayLike = DEFAULT_MAX_ROUNDS,
+    max_rounds: int | jax.typing.ArrayLike | None = None,
+    bidding: str = "auto",
     bidders_per_round: int = DEFAULT_BIDDERS_PER_ROUND,
     rounds_per_iteration: int = DEFAULT_ROUNDS_PER_ITERATION,
 ) -> AuctionResult:
-  """Minimisation linear assignment by an epsilon-scaling Jacobi auction.
+  """Minimisation linear assignment by an epsilon-scaling auction.
 
   Finite costs are normalised to [0, 1] internally (subtract the minimum,
   divide by the range), so every eps is *relative to the range of the finite
   costs*. On convergence the total cost is within
   `n * eps_final * (max - min of the finite costs)` of the optimum.
+
+  Warm starts: `prices` (and optionally `assignment`) from a previous call
+  on a similar cost. They help only when column j means the same thing in
+  both problems (e.g. slowly moving point clouds). With `assignment` the
+  first eps is adaptive: the smallest eps for which the warm assignment is
+  eps-complementary-slack under the new cost (at most the cold start), so a
+  nearly unchanged problem is re-solved in a few bids. With `prices` alone
+  the cold schedule is used (a short schedule from stale prices can be
+  several times slower than cold).
 
   Special values:
     * `+inf` marks a forbidden pair. It is treated as a cost larger than any
@@ -469,18 +664,29 @@ def auction(
     cost: (n, m) float array, n <= m.
     prices: optional (m,) warm-start prices, e.g. `prices` from the previous
       call on a similar cost; in original cost units (shift invariant).
+    assignment: optional (n,) int warm-start assignment, e.g. `assignment`
+      of the previous call (needs `prices`); entries outside [0, m) and
+      repeated columns count as unassigned.
     eps_final: final eps, relative; defaults to `1 / (n + 1) / 100`. Clamped
       to at least ~4.8e-7 (float32 resolution).
-    eps_start: first eps, relative; defaults to 0.1 cold, 1e-2 with `prices`
-      (a short schedule: reusing prices with only the final eps can be
-      several times slower than cold).
+    eps_start: first eps, relative; defaults to 0.1, or the adaptive eps
+      described above when `assignment` is given.
     eps_decay: geometric factor between eps phases, in (0, 1).
-    max_rounds: cap on the total number of bidding rounds; when reached, the
-      result has `converged=False` and the unassigned rows are completed
-      greedily with free columns.
-    bidders_per_round: static; at most this many unassigned rows bid per
-      round (a bounded batch keeps the late rounds cheap).
-    rounds_per_iteration: static; bidding rounds per `while_loop` iteration.
+    max_rounds: cap on the total number of bidding rounds (bids, with
+      Gauss-Seidel bidding); defaults to `default_max_rounds(n)`. When
+      reached, the result has `converged=False` and the unassigned rows are
+      completed greedily with free columns.
+    bidding: static; "gauss_seidel" (one bid at a time, fastest on CPU),
+      "jacobi" (batches of up to `bidders_per_round` bids, for
+      accelerators) or "auto" (Gauss-Seidel when the default backend is the
+      CPU, else Jacobi). The reverse auction of rectangular problems is
+      always Jacobi.
+    bidders_per_round: static; with Jacobi bidding, at most this many
+      unassigned rows bid per round (a bounded batch keeps the late rounds
+      cheap).
+    rounds_per_iteration: static; Jacobi (and reverse) rounds per
+      `while_loop` iteration. Gauss-Seidel bidding makes one bid per
+      iteration.
 
   Returns:
     An `AuctionResult` with (n,) assignment, (m,) prices, () rounds and ()
@@ -500,11 +706,12 @@ def auction(
     (2, 3)
 
   Raises:
-    ValueError: if `cost` is not 2-D, has n > m, or (when concrete) contains
-      NaN or -inf.
+    ValueError: if `cost` is not 2-D, has n > m, (when concrete) contains
+      NaN or -inf, or the warm start has the wrong shape.
   """
   n, m = _check_shape(cost)
   _check_values(cost)
+  bidding = _resolve_bidding(bidding)
   if n == 0:
     prices = (jnp.zeros((m,), jnp.float32) if prices is None
               else jnp.asarray(prices, jnp.float32))
@@ -513,17 +720,28 @@ def auction(
         rounds=jnp.zeros((), jnp.int32), converged=jnp.ones((), bool))
   if eps_final is None:
     eps_final = default_eps_final(n)
+  if max_rounds is None:
+    max_rounds = default_max_rounds(n)
+  if assignment is not None and prices is None:
+    raise ValueError("A warm-start `assignment` needs its `prices`.")
   if eps_start is None:
-    eps_start = DEFAULT_EPS_START if prices is None else DEFAULT_WARM_EPS_START
+    eps_start = DEFAULT_EPS_START if assignment is None else -1.0
   if prices is None:
     prices = jnp.zeros((m,), jnp.float32)
   if np.shape(prices) != (m,):
     raise ValueError(
         f"prices must have shape ({m},) for cost of shape {(n, m)}, got "
         f"{np.shape(prices)}.")
+  if assignment is None:
+    assignment = jnp.full((n,), -1, jnp.int32)
+  if np.shape(assignment) != (n,):
+    raise ValueError(
+        f"assignment must have shape ({n},) for cost of shape {(n, m)}, got "
+        f"{np.shape(assignment)}.")
   return _auction(
-      jnp.asarray(cost), jnp.asarray(prices), eps_final, eps_start, eps_decay,
-      max_rounds, bidders_per_round=bidders_per_round,
+      jnp.asarray(cost), jnp.asarray(prices), jnp.asarray(assignment),
+      eps_final, eps_start, eps_decay, max_rounds, bidding=bidding,
+      bidders_per_round=bidders_per_round,
       rounds_per_iteration=rounds_per_iteration)
 
 

@@ -1,5 +1,7 @@
 """Tests for diwgan.assignment against scipy.optimize.linear_sum_assignment."""
 
+import os
+
 import chex
 import hypothesis
 from hypothesis import strategies as st
@@ -10,6 +12,9 @@ import pytest
 import scipy.optimize
 
 from diwgan import assignment
+
+_RECORDED = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks",
+                         "data", "ring_costs.npz")
 
 
 def _point_cloud_cost(seed, n, m, dim=8):
@@ -61,6 +66,43 @@ def test_auction_matches_scipy(n, m):
   _assert_near_optimal(cost, result)
 
 
+@pytest.mark.parametrize(
+    "n,m", [(1, 1), (1, 5), (7, 7), (3, 8), (64, 64), (200, 512)])
+def test_jacobi_bidding_matches_scipy(n, m):
+  cost = _point_cloud_cost(n * 1000 + m, n, m)
+  result = assignment.auction(cost, bidding="jacobi")
+  _assert_valid(result, n, m)
+  assert bool(result.converged)
+  _assert_near_optimal(cost, result)
+
+
+def test_unknown_bidding_raises():
+  with pytest.raises(ValueError, match="gauss_seidel"):
+    assignment.auction(np.zeros((2, 2), np.float32), bidding="sequential")
+
+
+def _recorded_costs(phase, steps):
+  """The first `steps` matching problems of a recorded DIW-GAN ring phase."""
+  data = np.load(_RECORDED)
+  anchors = data["anchors"].astype(np.float64)
+  latents = data[f"phase{phase}_latents"][:steps].astype(np.float64)
+  costs = np.linalg.norm(anchors[None, :, None] - latents[:, None], axis=-1)
+  return costs.astype(np.float32), data[f"phase{phase}_prices"]
+
+
+@pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
+@pytest.mark.parametrize("phase", [0, 1])
+def test_recorded_training_problems(phase, bidding):
+  # Clustered anchors and latents, warm-started as DIW-GAN calls it.
+  costs, prices = _recorded_costs(phase, 2)
+  for cost in costs:
+    result = assignment.auction(cost, prices=prices, bidding=bidding)
+    _assert_valid(result, 512, 512)
+    assert bool(result.converged)
+    _assert_near_optimal(cost, result)
+    prices = result.prices
+
+
 def test_measured_gap_is_small():
   cost = _point_cloud_cost(0, 512, 512)
   result = assignment.auction(cost)
@@ -108,11 +150,12 @@ def test_scale_and_shift_invariance():
 
 
 @pytest.mark.usefixtures("debug_nans")
-def test_forbidden_pairs_avoided():
+@pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
+def test_forbidden_pairs_avoided(bidding):
   cost = _point_cloud_cost(3, 16, 16)
   forbidden = np.eye(16, dtype=bool) | np.eye(16, k=1, dtype=bool)
   cost = np.where(forbidden, np.inf, cost).astype(np.float32)
-  result = assignment.auction(cost)
+  result = assignment.auction(cost, bidding=bidding)
   _assert_valid(result, 16, 16)
   assert bool(result.converged)
   assert np.all(np.isfinite(cost[np.arange(16), np.asarray(result.assignment)]))
@@ -152,9 +195,10 @@ def test_bad_shapes_raise(shape):
     assignment.auction(np.zeros(shape, np.float32))
 
 
-def test_max_rounds_gives_permutation():
+@pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
+def test_max_rounds_gives_permutation(bidding):
   cost = _point_cloud_cost(5, 64, 64)
-  result = assignment.auction(cost, max_rounds=3)
+  result = assignment.auction(cost, max_rounds=3, bidding=bidding)
   _assert_valid(result, 64, 64)
   assert not bool(result.converged)
   assert int(result.rounds) <= 3
@@ -196,6 +240,58 @@ def test_warm_start_rectangular():
   _assert_near_optimal(cost * 1.01, warm)
 
 
+def test_warm_assignment_of_solved_problem_needs_no_bids():
+  cost = _point_cloud_cost(10, 64, 64)
+  cold = assignment.auction(cost)
+  warm = assignment.auction(cost, prices=cold.prices,
+                            assignment=cold.assignment)
+  assert bool(warm.converged)
+  assert int(warm.rounds) == 0
+  np.testing.assert_array_equal(warm.assignment, cold.assignment)
+
+
+@pytest.mark.usefixtures("debug_nans")
+@pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
+def test_warm_assignment_drifting(bidding):
+  rng = np.random.default_rng(11)
+  x = rng.normal(size=(96, 8))
+  y = rng.normal(size=(128, 8))
+  previous = None
+  for _ in range(4):
+    x = x + 0.02 * rng.normal(size=x.shape)
+    y = y + 0.02 * rng.normal(size=y.shape)
+    cost = np.linalg.norm(x[:, None] - y[None], axis=-1).astype(np.float32)
+    warm = {} if previous is None else dict(
+        prices=previous.prices, assignment=previous.assignment)
+    result = assignment.auction(cost, bidding=bidding, **warm)
+    _assert_valid(result, 96, 128)
+    assert bool(result.converged)
+    _assert_near_optimal(cost, result)
+    previous = result
+
+
+def test_warm_assignment_with_invalid_entries():
+  cost = _point_cloud_cost(12, 32, 40)
+  cold = assignment.auction(cost)
+  stale = np.asarray(cold.assignment).copy()
+  stale[:4] = stale[4]  # Repeated column: only row 4 keeps it.
+  stale[5] = -1
+  stale[6] = 40  # Out of range.
+  result = assignment.auction(cost * 1.01, prices=cold.prices,
+                              assignment=stale)
+  _assert_valid(result, 32, 40)
+  assert bool(result.converged)
+  _assert_near_optimal(cost * 1.01, result)
+
+
+def test_warm_assignment_needs_prices_and_shape():
+  cost = _point_cloud_cost(13, 4, 4)
+  with pytest.raises(ValueError, match="prices"):
+    assignment.auction(cost, assignment=np.arange(4))
+  with pytest.raises(ValueError, match=r"\(4,\)"):
+    assignment.auction(cost, prices=np.zeros(4), assignment=np.arange(3))
+
+
 def test_jit_and_no_retrace():
   @jax.jit
   @chex.assert_max_traces(n=1)
@@ -221,9 +317,11 @@ def test_eager_calls_share_one_compilation():
   assert assignment._auction._cache_size() == size  # pylint: disable=protected-access
 
 
-def test_vmap():
+@pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
+def test_vmap(bidding):
   costs = np.stack([_point_cloud_cost(s, 20, 24) for s in range(4)])
-  solve = jax.vmap(lambda c, p: assignment.auction(c, prices=p))
+  solve = jax.vmap(
+      lambda c, p: assignment.auction(c, prices=p, bidding=bidding))
   cold = solve(costs, jnp.zeros((4, 24)))
   # Warm start with the batched prices of the first solve.
   warm = solve(costs * 1.01, cold.prices)

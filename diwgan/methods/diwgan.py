@@ -31,7 +31,8 @@ class DIWState(NamedTuple):
     encoder_params: frozen parameters of the pre-trained auto-encoder.
     anchors: (B, k) real anchors `S_r`, drawn once from the latent KDE.
     importance: ring buffers of the importance weights.
-    prices: (B,) auction prices of the last step, the next step's warm start.
+    prices: (B,) auction prices of the last step (kept for inspection; not
+      a warm start, see `diw_term`).
   """
 
   encoder_params: Any
@@ -216,9 +217,12 @@ class DIWGAN(Method):
       rounds = jnp.zeros((), jnp.int32)
       converged = jnp.ones((), bool)
     else:
+      # No warm start: the columns are fresh samples every step, so the last
+      # step's column prices say nothing about this step's columns (on
+      # recorded ring problems they cost 0-8% more bids than a cold start;
+      # docs/benchmarks.md).
       result = assignment_lib.match(
-          fixed_cost, method=self.matcher, prices=state.prices,
-          **dict(self.auction_options))
+          fixed_cost, method=self.matcher, **dict(self.auction_options))
       assignment, prices = result.assignment, result.prices
       rounds, converged = result.rounds, result.converged
 
