@@ -1,5 +1,9 @@
-"""Flax networks: MLPs for the mixtures (and conv nets for images)."""
+"""Flax networks: MLPs for the mixtures, conv nets for images."""
 
+from diwgan.models.conv import ConvAutoEncoder, ConvDiscriminator, ConvGenerator
 from diwgan.models.mlp import MLP, MLPAutoEncoder, MLPDiscriminator, MLPGenerator
 
-__all__ = ["MLP", "MLPAutoEncoder", "MLPDiscriminator", "MLPGenerator"]
+__all__ = [
+    "ConvAutoEncoder", "ConvDiscriminator", "ConvGenerator",
+    "MLP", "MLPAutoEncoder", "MLPDiscriminator", "MLPGenerator",
+]
