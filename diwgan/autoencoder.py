@@ -5,7 +5,7 @@ poor auto-encoder silently ruins the method: `check_quality` refuses it with a
 message that names the measured number and the bound.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -82,8 +82,43 @@ def train_autoencoder(
     The trained parameters.
   """
   data = jnp.asarray(data, jnp.float32)
+
+  def sample(batch_key, num):
+    rows = jax.random.randint(batch_key, (num,), 0, data.shape[0])
+    return data[rows]
+
+  return train_autoencoder_on_sampler(
+      autoencoder, sample, key, steps=steps, batch_size=batch_size,
+      learning_rate=learning_rate)
+
+
+def train_autoencoder_on_sampler(
+    autoencoder: nn.Module,
+    sample: Callable[[jax.Array, int], jax.Array],
+    key: jax.Array,
+    *,
+    steps: int,
+    batch_size: int,
+    learning_rate: float = 1e-3,
+) -> Any:
+  """Trains `autoencoder` by reconstruction MSE on batches `sample` draws.
+
+  For data that is built per batch rather than stored (stacked images made
+  from 3 random indices, uint8 images scaled on the fly).
+
+  Args:
+    autoencoder: the flax module; `apply(params, x)` reconstructs x.
+    sample: (key, batch_size) -> (batch_size, ...) float batch; pure, jittable.
+    key: PRNG key of the initialisation and the batches.
+    steps: Adam steps (cosine decay to 0.01 x the rate).
+    batch_size: rows per step.
+    learning_rate: initial rate.
+
+  Returns:
+    The trained parameters.
+  """
   init_key, loop_key = jax.random.split(key)
-  params = autoencoder.init(init_key, data[:1])
+  params = autoencoder.init(init_key, sample(loop_key, 1))
   schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
   tx = optax.adam(schedule)
 
@@ -92,9 +127,8 @@ def train_autoencoder(
 
   def step(carry, index):
     params, opt_state = carry
-    batch_key = jax.random.fold_in(loop_key, index)
-    rows = jax.random.randint(batch_key, (batch_size,), 0, data.shape[0])
-    loss, grads = jax.value_and_grad(loss_fn)(params, data[rows])
+    batch = sample(jax.random.fold_in(loop_key, index), batch_size)
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
     updates, opt_state = tx.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), loss
 
