@@ -1,0 +1,483 @@
+r"""Trains and evaluates a method on an image set.
+
+  python -m experiments.images --config=stacked_digits
+  python -m experiments.images --config=stacked_digits --method=gan
+  python -m experiments.images --config=stacked_mnist --config.diw.alpha=2.0
+  python -m experiments.images --config=stacked_digits --seeds=3  # vmapped seeds
+
+Writes metrics.jsonl, samples_<step>.png (a grid of generated samples),
+curves.png, final_metrics.json, anchor_quality.json and orbax checkpoints to
+--workdir (default runs/images/<config>_<method>_seed<seed>); rerunning with
+the same --workdir resumes from the last checkpoint. --seeds, --num_devices
+and the jax.distributed flags work as in experiments.mog. The digit classifier
+that judges the samples is trained once and cached with its test accuracy in
+classifier.json under --config.eval.classifier.dir (default
+<workdir>/classifier).
+"""
+
+import os
+
+# The image set lives on the device once and `sample_real` closes over it.
+# By default jit embeds closed-over arrays in the compiled program as
+# constants (a second device copy, and the whole set serialised into the HLO
+# on the host); the simplified-constants mode passes them to the program as
+# arguments instead. Only effective when set before jax is imported, as it is
+# when this module is the program (python -m experiments.images).
+os.environ.setdefault("JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS", "true")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import copy
+import functools
+import json
+import math
+from typing import Any, Dict, NamedTuple
+
+from absl import app
+from absl import flags
+from absl import logging
+from flax import traverse_util
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import ml_collections
+import numpy as np
+
+from diwgan import autoencoder as autoencoder_lib
+from diwgan import methods as methods_lib
+from diwgan import models
+from diwgan import training
+from diwgan.data import images as image_data
+from diwgan.metrics import images as image_metrics
+from experiments import flags_util
+from experiments import loop
+from experiments import methods as experiment_methods
+from experiments.configs import images as image_configs
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+CLASSIFIER_PARAMS = "classifier.npz"
+CLASSIFIER_INFO = "classifier.json"
+DIGIT_SETS = ("digits", "mnist")
+
+
+class Classifier(NamedTuple):
+  """A trained digit classifier and its held-out accuracy."""
+
+  module: Any
+  params: Any
+  accuracy: float
+
+
+def use_patches(config: ml_collections.ConfigDict) -> bool:
+  """Whether convolutions run as slices + matmul (`config.conv_impl`)."""
+  if config.conv_impl not in ("auto", "patches", "xla"):
+    raise ValueError(
+        f"Unknown conv_impl {config.conv_impl!r}; valid: 'auto', 'patches', "
+        f"'xla'.")
+  if config.conv_impl == "auto":
+    return jax.default_backend() == "cpu"
+  return config.conv_impl == "patches"
+
+
+def _classifier_info(config: ml_collections.ConfigDict) -> Dict[str, Any]:
+  """What determines the cached classifier (a changed value retrains it)."""
+  fields = config.eval.classifier
+  return {
+      "dataset": image_data.BASE_SET[config.dataset],
+      **{name: fields[name] for name in (
+          "width", "hidden", "steps", "batch_size", "learning_rate", "seed")},
+  }
+
+
+def _save_params(path: str, params: Any) -> None:
+  flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
+  with open(path, "wb") as f:
+    np.savez(f, **flat)
+
+
+def _load_params(path: str) -> Any:
+  with np.load(path) as flat:
+    return traverse_util.unflatten_dict(
+        {name: jnp.asarray(flat[name]) for name in flat.files}, sep="/")
+
+
+def load_or_train_classifier(
+    config: ml_collections.ConfigDict,
+    directory: str,
+    train_set: image_data.ImageData = None,
+) -> Classifier:
+  """The cached digit classifier of `config`'s set, trained if missing.
+
+  Trained on the "train" split (`train_set` when given, to reuse the copy
+  already loaded), tested on the "test" split; parameters and test accuracy
+  are stored under `directory/<set>/`.
+  """
+  fields = config.eval.classifier
+  module = image_metrics.DigitClassifier(
+      width=fields.width, hidden=fields.hidden, patches=use_patches(config))
+  info = _classifier_info(config)
+  folder = os.path.join(directory, info["dataset"])
+  params_path = os.path.join(folder, CLASSIFIER_PARAMS)
+  info_path = os.path.join(folder, CLASSIFIER_INFO)
+  cached = None
+  if os.path.exists(info_path) and os.path.exists(params_path):
+    with open(info_path) as f:
+      cached = json.load(f)
+  if cached is not None and cached.get("config") == info:
+    params = _load_params(params_path)
+    accuracy = cached["test_accuracy"]
+    logging.info("Digit classifier loaded from %s: test accuracy %.4f.",
+                 folder, accuracy)
+  else:
+    load = functools.partial(
+        image_data.load, config.dataset, data_dir=config.data.data_dir or None,
+        download=config.data.download)
+    if train_set is None:
+      train_set = load(split="train")
+    test_set = load(split="test")
+    params = image_metrics.train_classifier(
+        module, image_data.to_float(train_set.images, train_set.max_value),
+        train_set.labels, jax.random.key(fields.seed), steps=fields.steps,
+        batch_size=fields.batch_size, learning_rate=fields.learning_rate)
+    predicted = image_metrics.classify(
+        module, params, image_data.to_float(test_set.images,
+                                            test_set.max_value))
+    accuracy = float(image_metrics.accuracy(predicted, test_set.labels))
+    if jax.process_index() == 0:
+      os.makedirs(folder, exist_ok=True)
+      _save_params(params_path, params)
+      with open(info_path, "w") as f:
+        json.dump({"config": info, "test_accuracy": accuracy,
+                   "train_size": int(train_set.labels.shape[0]),
+                   "test_size": int(test_set.labels.shape[0])}, f, indent=2)
+    logging.info("Digit classifier trained on %d images: test accuracy %.4f "
+                 "on %d held-out images; cached in %s.",
+                 train_set.labels.shape[0], accuracy,
+                 test_set.labels.shape[0], folder)
+  if accuracy < fields.min_accuracy:
+    logging.warning(
+        "The digit classifier's test accuracy %.4f is below the expected %g; "
+        "mode counts will be noisy. Raise eval.classifier.steps.", accuracy,
+        fields.min_accuracy)
+  return Classifier(module, params, accuracy)
+
+
+def _coverage_metrics(labels: jax.Array, stacked: bool) -> Dict[str, Any]:
+  if stacked:
+    coverage = image_metrics.stacked_modes(labels)
+  else:
+    coverage = image_metrics.class_coverage(labels)
+  return {"modes": coverage.modes, "kl": coverage.kl}
+
+
+def build_experiment(
+    config: ml_collections.ConfigDict, workdir: str = None
+) -> loop.Experiment:
+  """Everything `loop.train_and_evaluate` needs for this config."""
+  name = config.dataset
+  stacked = image_data.is_stacked(name)
+  shape = image_data.image_shape(name)
+  data = image_data.load(
+      name, split=config.data.split, data_dir=config.data.data_dir or None,
+      download=config.data.download)
+  num_stored = data.images.shape[0]
+  patches = use_patches(config)
+  networks = training.Networks(
+      generator=models.ConvGenerator(
+          shape, width=config.generator.width,
+          kernel_size=config.generator.kernel_size, patches=patches),
+      discriminator=models.ConvDiscriminator(
+          width=config.discriminator.width,
+          kernel_size=config.discriminator.kernel_size, patches=patches),
+      noise_dim=config.noise_dim,
+  )
+  ae = config.autoencoder
+  autoencoder = models.ConvAutoEncoder(
+      shape, latent_dim=ae.latent_dim, width=ae.width, hidden=ae.hidden,
+      kernel_size=ae.kernel_size, patches=patches)
+  encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
+  method = experiment_methods.make_method(config, encode)
+  sample_real = functools.partial(image_data.sample_images, data,
+                                  stacked=stacked)
+  opt = config.optimizer
+  trainer = training.Trainer(
+      networks=networks,
+      method=method,
+      generator_optimizer=training.make_optimizer(
+          opt.generator_lr, num_steps=config.num_steps, b1=opt.b1, b2=opt.b2,
+          decay=opt.decay, final_fraction=opt.final_fraction),
+      discriminator_optimizer=training.make_optimizer(
+          opt.discriminator_lr,
+          num_steps=config.num_steps * config.discriminator_steps,
+          b1=opt.b1, b2=opt.b2, decay=opt.decay,
+          final_fraction=opt.final_fraction),
+      sample_real=sample_real,
+      batch_size=config.batch_size,
+      discriminator_steps=config.discriminator_steps,
+  )
+  root_key = jax.random.key(config.seed)
+  init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
+      root_key, 5)
+  sample_key, grid_key = jax.random.split(eval_key)
+  uses_ae = experiment_methods.needs_autoencoder(config.method)
+  digits = image_data.BASE_SET[name] in DIGIT_SETS
+
+  if name == "cifar10":
+    if config.eval.inception_weights:
+      raise NotImplementedError(
+          "FID/Inception score are not implemented yet: the Inception-v3 "
+          "network that reads --config.eval.inception_weights is missing. "
+          "Leave the flag empty to train with sample grids only.")
+    logging.info("FID/IS skipped: no --config.eval.inception_weights given "
+                 "(nothing is downloaded without asking). Sample grids only.")
+
+  classifier_dir = config.eval.classifier.dir or os.path.join(
+      workdir or ".", "classifier")
+  classifier_cache = []
+
+  def classifier() -> Classifier:
+    # Trained (or loaded) on first use, so building an experiment is cheap.
+    if not classifier_cache:
+      # Every process trains it the same way (fixed seed); one writes it.
+      train_set = data if config.data.split == "train" else None
+      classifier_cache.append(
+          load_or_train_classifier(config, classifier_dir, train_set))
+    return classifier_cache[0]
+
+  def real_set() -> jax.Array:
+    """The real images encoded for the anchor KDE and the quality gate."""
+    if config.num_real < 0:
+      if stacked:
+        raise ValueError(
+            f"config.num_real must be positive for {name}: a stacked set is "
+            f"sampled, never materialised in full.")
+      indices = jnp.arange(num_stored)
+    else:
+      indices = image_data.sample_indices(real_key, num_stored,
+                                          config.num_real, stacked=stacked)
+    return image_data.gather(data, indices).images
+
+  def method_state(pretrain: bool):
+    if not uses_ae:
+      return experiment_methods.init_method_state(
+          method, jax.random.fold_in(init_key, 1), networks,
+          jnp.zeros((1,) + shape, jnp.float32))
+    if not pretrain:
+      ae_params = autoencoder.init(ae_key, jnp.zeros((1,) + shape))
+      anchors = jnp.zeros((config.batch_size, ae.latent_dim))
+      return methods_lib.init_diw_state(
+          ae_params, anchors, history=config.diw.history)
+    ae_params = autoencoder_lib.train_autoencoder_on_sampler(
+        autoencoder, sample_real, ae_key, steps=ae.steps,
+        batch_size=ae.batch_size, learning_rate=ae.learning_rate)
+    real = real_set()
+    report = autoencoder_lib.reconstruction_report(autoencoder, ae_params,
+                                                   real)
+    logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
+                 float(report.relative_mse), ae.max_relative_mse)
+    autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
+    encode_jit = jax.jit(encode)
+    real_latents = jnp.concatenate([
+        encode_jit(ae_params, real[i : i + config.eval.chunk])
+        for i in range(0, real.shape[0], config.eval.chunk)])
+    del real
+    anchors = methods_lib.draw_anchors(
+        real_latents, anchor_key, config.batch_size,
+        bandwidth=config.diw.anchor_bandwidth)
+    quality = {"autoencoder_relative_mse": float(report.relative_mse)}
+    if digits:
+      decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
+      found = _coverage_metrics(
+          image_metrics.classify(classifier().module, classifier().params,
+                                 decoded), stacked)
+      quality.update({f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
+                      for k, v in found.items()})
+      quality["num_anchors"] = config.batch_size
+    logging.info("Anchor quality: %s", quality)
+    if workdir is not None and jax.process_index() == 0:
+      os.makedirs(workdir, exist_ok=True)
+      with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
+        json.dump(quality, f, indent=2)
+    return methods_lib.init_diw_state(
+        ae_params, anchors, history=config.diw.history)
+
+  chunk = config.eval.chunk
+
+  @jax.jit
+  def generate_chunk(generator_params, index):
+    return networks.generate(
+        generator_params, jax.random.fold_in(sample_key, index), chunk)
+
+  def evaluate(state):
+    num_chunks = math.ceil(config.eval.num_samples / chunk)
+    if not digits:
+      samples = generate_chunk(state.generator_params, 0)
+      return {"pixel_mean": jnp.mean(samples), "pixel_std": jnp.std(samples)}
+    model = classifier()
+    labels = jnp.concatenate([
+        image_metrics.classify(
+            model.module, model.params,
+            generate_chunk(state.generator_params, i))
+        for i in range(num_chunks)])[: config.eval.num_samples]
+    return {**_coverage_metrics(labels, stacked),
+            "classifier_accuracy": model.accuracy}
+
+  grid_size = config.eval.grid_side**2
+
+  @jax.jit
+  def generate_grid(generator_params):
+    return networks.generate(generator_params, grid_key, grid_size)
+
+  def plot(state, path):
+    save_grid(generate_grid(state.generator_params),
+              title=f"{name} {config.method} step {int(state.step)}",
+              path=path)
+
+  return loop.Experiment(
+      trainer=trainer,
+      initial_state=lambda: trainer.init(init_key, method_state(True)),
+      template_state=lambda: trainer.init(init_key, method_state(False)),
+      evaluate=evaluate,
+      plot=plot,
+      summary_plot=plot_curves if digits else None,
+  )
+
+
+def image_grid(images: np.ndarray, *, pad: int = 1) -> np.ndarray:
+  """(n, h, w, c) images in [-1, 1] -> one (H, W, c) grid in [0, 1].
+
+  n must be a square; images are separated by `pad` white pixels.
+  """
+  images = np.clip((np.asarray(images, np.float32) + 1.0) / 2.0, 0.0, 1.0)
+  num, height, width, channels = images.shape
+  side = math.isqrt(num)
+  if side * side != num:
+    raise ValueError(f"Expected a square number of images, got {num}.")
+  padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)),
+                  constant_values=1.0)
+  height, width = height + 2 * pad, width + 2 * pad
+  grid = padded.reshape(side, side, height, width, channels)
+  return grid.transpose(0, 2, 1, 3, 4).reshape(side * height, side * width,
+                                               channels)
+
+
+def save_grid(images, *, title: str, path: str) -> None:
+  """Writes a PNG grid of (n, h, w, c) images in [-1, 1], n a square."""
+  grid = image_grid(np.asarray(images))
+  fig, ax = plt.subplots(figsize=(5, 5))
+  if grid.shape[-1] == 1:
+    ax.imshow(grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0,
+              interpolation="nearest")
+  else:
+    ax.imshow(grid, interpolation="nearest")
+  ax.set_axis_off()
+  ax.set_title(title)
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_curves(eval_records: list, path: str) -> None:
+  """Modes found and KL to uniform against steps."""
+  steps = [r["step"] for r in eval_records]
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+  ax1.plot(steps, [r["modes"] for r in eval_records], marker="o")
+  ax1.set_xlabel("step")
+  ax1.set_ylabel("modes found")
+  ax2.plot(steps, [r["kl"] for r in eval_records], marker="o")
+  ax2.set_xlabel("step")
+  ax2.set_ylabel("KL(generated || uniform)")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def default_workdir(config: ml_collections.ConfigDict) -> str:
+  num_seeds = config.get("num_seeds", 1)
+  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
+           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
+  return os.path.join("runs", "images",
+                      f"{config.dataset}_{config.method}_{seeds}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains `config` into `workdir` (resuming) and returns final metrics.
+
+  `config.num_seeds` > 1 trains seeds `config.seed + i` together under vmap;
+  `config.num_devices` devices (0: all) split the batch. The seeds share one
+  classifier, cached in `<workdir>/classifier` unless the config names one.
+  """
+  if not config.eval.classifier.dir:
+    config = copy.deepcopy(config)
+    config.eval.classifier.dir = os.path.join(workdir, "classifier")
+  return loop.train_and_evaluate(
+      loop.build_runs(build_experiment, config, workdir), config, workdir)
+
+
+def train_seeds(
+    config: ml_collections.ConfigDict, workdir: str, *, num_seeds: int
+) -> dict:
+  """Trains seeds `config.seed + i`, i < `num_seeds`, in one program (vmap)."""
+  config = copy.deepcopy(config)
+  with config.unlocked():
+    config.num_seeds = num_seeds
+  return train_and_evaluate(config, workdir)
+
+
+_CONFIG = flags_util.define_named_config(
+    "config", image_configs.get_config, default="stacked_digits",
+    help_string=f"Image config: one of {', '.join(image_configs.CONFIGS)}; "
+    "override fields with --config.<field>=<value>.")
+_METHOD = flags.DEFINE_string(
+    "method", None, "Method (overrides config.method): "
+    + ", ".join(experiment_methods.METHODS))
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None,
+    "Output folder (default runs/images/<config>_<method>_seed<seed>).")
+_SEEDS = flags.DEFINE_integer(
+    "seeds", None, "Train this many seeds (config.seed + i) together under "
+    "vmap (overrides config.num_seeds).")
+_NUM_DEVICES = flags.DEFINE_integer(
+    "num_devices", None, "Devices the global batch is split over; 0 = all "
+    "devices of all processes (overrides config.num_devices).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0; set it (with "
+    "--num_processes and --process_id) to train over several processes "
+    "with jax.distributed.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Number of processes of a jax.distributed run.")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index in a jax.distributed run.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # Before any other JAX call: the processes find each other first.
+  loop.initialize_distributed(
+      _COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+      process_id=_PROCESS_ID.value)
+  config = _CONFIG.value
+  with config.unlocked():
+    if _METHOD.value is not None:
+      config.method = _METHOD.value
+    if _SEEDS.value is not None:
+      config.num_seeds = _SEEDS.value
+    if _NUM_DEVICES.value is not None:
+      config.num_devices = _NUM_DEVICES.value
+  if config.method not in experiment_methods.METHODS:
+    raise app.UsageError(
+        f"Unknown method {config.method!r}; valid methods: "
+        f"{', '.join(experiment_methods.METHODS)}.")
+  workdir = _WORKDIR.value or default_workdir(config)
+  logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
+               config.method, config.dataset, workdir, jax.default_backend(),
+               jax.device_count())
+  final = train_and_evaluate(config, workdir)
+  if jax.process_index() == 0:
+    print(json.dumps(final, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)
