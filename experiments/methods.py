@@ -42,9 +42,17 @@ DIW_VARIANTS: Dict[str, Dict[str, Any]] = {
     "diwgan_random_match": {"random_matching": True},
 }
 # (generator lr, discriminator lr) per method, chosen by the grid of
-# docs/baselines.md ("Tuning protocol"); `experiments.compare` applies them
-# before its --config overrides. Methods absent here use `config.optimizer`.
-LEARNING_RATES: Dict[str, Tuple[float, float]] = {}
+# docs/baselines.md ("Tuning protocol": ring, seed 0, 4000 steps, lowest
+# JSD); `experiments.compare` applies them before its --config overrides.
+# Methods absent here (the DIW-GAN variants) use `config.optimizer`.
+LEARNING_RATES: Dict[str, Tuple[float, float]] = {
+    "gan": (1e-4, 1e-3),
+    "unrolled": (1e-3, 1e-3),
+    "veegan": (1e-3, 1e-3),
+    "pacgan": (1e-3, 1e-3),
+    "gne": (1e-4, 1e-3),
+    "bms_vae_gan": (1e-4, 1e-3),
+}
 LEARNING_RATE_GRID: Tuple[Tuple[float, float], ...] = (
     (1e-3, 1e-4), (1e-3, 1e-3), (1e-4, 1e-4), (1e-4, 1e-3))
 # Methods that match in the latent space of a pre-trained auto-encoder.

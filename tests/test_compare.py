@@ -155,26 +155,26 @@ def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
       "grid").optimizer.generator_lr
 
 
-def test_tuning_picks_most_modes_then_hqs(tmp_path, monkeypatch):
-  outcome = {(1e-3, 1e-4): (7, 0.9), (1e-4, 1e-3): (8, 0.1),
-             (1e-3, 1e-3): (8, 0.2)}
+def test_tuning_picks_the_lowest_jsd(tmp_path, monkeypatch):
+  outcome = {(1e-3, 1e-4): (0.6, 8, 0.01), (1e-4, 1e-3): (0.2, 7, 0.8),
+             (1e-3, 1e-3): (0.3, 8, 0.6)}
 
   def fake_comparison(datasets, method_names, seeds, workdir, overrides,
                       **kwargs):
     del datasets, seeds, workdir, kwargs
-    modes, hqs = outcome[overrides["optimizer.generator_lr"],
-                         overrides["optimizer.discriminator_lr"]]
-    return {"runs": [{"method": m, "status": "done", "modes": modes,
-                      "hqs": hqs} for m in method_names]}
+    jsd, modes, hqs = outcome[overrides["optimizer.generator_lr"],
+                              overrides["optimizer.discriminator_lr"]]
+    return {"runs": [{"method": m, "status": "done", "jsd": jsd,
+                      "modes": modes, "hqs": hqs} for m in method_names]}
 
   monkeypatch.setattr(compare, "run_comparison", fake_comparison)
   best = compare.tune_learning_rates(["ring"], ["gan"], [0], str(tmp_path),
                                      grid=tuple(outcome))
-  assert best == {"gan": (1e-3, 1e-3)}
+  assert best == {"gan": (1e-4, 1e-3)}
   with open(tmp_path / "tuning.md") as f:
     table = f.read()
-  assert "| gan | 7.0 / 90.0 | 8.0 / 10.0 | 8.0 / 20.0 | G 1e-3 / D 1e-3 |" in (
-      table)
+  assert ("| gan | 0.600 / 8.0 / 1.0 | 0.200 / 7.0 / 80.0 | "
+          "0.300 / 8.0 / 60.0 | G 1e-4 / D 1e-3 |") in table
 
 
 def test_per_run_fields_cannot_be_overridden(tmp_path):
