@@ -425,30 +425,33 @@ def train_seeds(
   return train_and_evaluate(config, workdir)
 
 
-_CONFIG = flags_util.define_named_config(
-    "config", image_configs.get_config, default="stacked_digits",
-    help_string=f"Image config: one of {', '.join(image_configs.CONFIGS)}; "
-    "override fields with --config.<field>=<value>.")
-_METHOD = flags.DEFINE_string(
-    "method", None, "Method (overrides config.method): "
-    + ", ".join(experiment_methods.METHODS))
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None,
-    "Output folder (default runs/images/<config>_<method>_seed<seed>).")
-_SEEDS = flags.DEFINE_integer(
-    "seeds", None, "Train this many seeds (config.seed + i) together under "
-    "vmap (overrides config.num_seeds).")
-_NUM_DEVICES = flags.DEFINE_integer(
-    "num_devices", None, "Devices the global batch is split over; 0 = all "
-    "devices of all processes (overrides config.num_devices).")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "host:port of process 0; set it (with "
-    "--num_processes and --process_id) to train over several processes "
-    "with jax.distributed.")
-_NUM_PROCESSES = flags.DEFINE_integer(
-    "num_processes", None, "Number of processes of a jax.distributed run.")
-_PROCESS_ID = flags.DEFINE_integer(
-    "process_id", None, "This process's index in a jax.distributed run.")
+# Flags exist only when this module is the program, so that experiments.mog
+# and experiments.images (both defining --config) can be imported together.
+if __name__ == "__main__":
+  _CONFIG = flags_util.define_named_config(
+      "config", image_configs.get_config, default="stacked_digits",
+      help_string=f"Image config: one of {', '.join(image_configs.CONFIGS)}; "
+      "override fields with --config.<field>=<value>.")
+  _METHOD = flags.DEFINE_string(
+      "method", None, "Method (overrides config.method): "
+      + ", ".join(experiment_methods.METHODS))
+  _WORKDIR = flags.DEFINE_string(
+      "workdir", None,
+      "Output folder (default runs/images/<config>_<method>_seed<seed>).")
+  _SEEDS = flags.DEFINE_integer(
+      "seeds", None, "Train this many seeds (config.seed + i) together under "
+      "vmap (overrides config.num_seeds).")
+  _NUM_DEVICES = flags.DEFINE_integer(
+      "num_devices", None, "Devices the global batch is split over; 0 = all "
+      "devices of all processes (overrides config.num_devices).")
+  _COORDINATOR = flags.DEFINE_string(
+      "coordinator_address", None, "host:port of process 0; set it (with "
+      "--num_processes and --process_id) to train over several processes "
+      "with jax.distributed.")
+  _NUM_PROCESSES = flags.DEFINE_integer(
+      "num_processes", None, "Number of processes of a jax.distributed run.")
+  _PROCESS_ID = flags.DEFINE_integer(
+      "process_id", None, "This process's index in a jax.distributed run.")
 
 
 def main(argv):
