@@ -22,12 +22,22 @@ OVERRIDES = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def fast_compile():
+  """Tiny models run in microseconds: skip XLA's optimisations (~35% less
+  compile time, most of these tests' cost)."""
+  saved = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", saved)
+
+
 @pytest.fixture(scope="module")
 def compilation_cache(tmp_path_factory):
   """The harness's persistent compilation cache: seed 1 reuses seed 0's."""
   names = ("jax_compilation_cache_dir",
            "jax_persistent_cache_min_compile_time_secs")
-  saved = {name: getattr(jax.config, name) for name in names}
+  saved = {name: jax.config.values[name] for name in names}
   jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
   jax.config.update(names[1], 0.0)
   yield

@@ -33,6 +33,16 @@ from experiments.configs import mog as mog_configs
 BASELINES = ("unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def fast_compile():
+  """Tiny models run in microseconds: skip XLA's optimisations (~35% less
+  compile time, most of these tests' cost)."""
+  saved = jax.config.values["jax_disable_most_optimizations"]
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", saved)
+
+
 def tiny_config(method):
   config = mog_configs.get_config("ring")
   config.method = method
