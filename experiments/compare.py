@@ -571,7 +571,11 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   workdir = flags.FLAGS.workdir or DEFAULT_WORKDIR
   if _ONLY_REPORT.value:
-    print(write_report(load_results(workdir), workdir))
+    try:
+      results = load_results(workdir)
+    except FileNotFoundError as error:
+      raise app.UsageError(str(error)) from error
+    print(write_report(results, workdir))
     return
   num_seeds = flags.FLAGS.seeds or DEFAULT_SEEDS
   if _COMPILATION_CACHE.value:
