@@ -292,8 +292,9 @@ def build_experiment(
       found = _coverage_metrics(
           image_metrics.classify(classifier().module, classifier().params,
                                  decoded), stacked)
-      quality.update({f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
-                      for k, v in found.items()})
+      quality.update({
+          f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
+          for k, v in found.items()})
       quality["num_anchors"] = config.batch_size
     logging.info("Anchor quality: %s", quality)
     if workdir is not None and jax.process_index() == 0:

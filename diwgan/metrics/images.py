@@ -116,7 +116,8 @@ def train_classifier(
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _predict(classifier: nn.Module, params: Any, images: jax.Array) -> jax.Array:
+def _predict(classifier: nn.Module, params: Any,
+             images: jax.Array) -> jax.Array:
   return jnp.argmax(classifier.apply(params, images), -1).astype(jnp.int32)
 
 
@@ -196,7 +197,8 @@ def mode_coverage(mode_ids: ArrayLike, num_modes: int) -> ModeCoverage:
 def triple_ids(labels: ArrayLike, *, num_classes: int = 10) -> jax.Array:
   """(N, 3) class triples -> (N,) mode ids c1 * 100 + c2 * 10 + c3."""
   labels = jnp.asarray(labels, jnp.int32)
-  return (labels[:, 0] * num_classes + labels[:, 1]) * num_classes + labels[:, 2]
+  first, second, third = labels[:, 0], labels[:, 1], labels[:, 2]
+  return (first * num_classes + second) * num_classes + third
 
 
 def stacked_modes(labels: ArrayLike, *, num_classes: int = 10) -> ModeCoverage:

@@ -77,7 +77,8 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.data = ml_collections.ConfigDict()
   config.data.split = "train"  # "all" = train + test
-  config.data.data_dir = ""  # TFDS folder; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+  # TFDS folder; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.data.data_dir = ""
   config.data.download = True  # let TFDS download and prepare a missing set
 
   config.eval = ml_collections.ConfigDict()
@@ -91,7 +92,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.classifier.steps = 3000
   config.eval.classifier.batch_size = 128
   config.eval.classifier.learning_rate = 1e-3
-  config.eval.classifier.seed = 0  # fixed: every run is judged by one classifier
+  # Fixed: every run is judged by the same classifier.
+  config.eval.classifier.seed = 0
   config.eval.classifier.min_accuracy = 0.98
   # Where the trained classifier is cached; "" = <workdir>/classifier. Point
   # several runs at one folder to train it once.
@@ -112,8 +114,14 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def _small_digit_nets(config: ml_collections.ConfigDict) -> None:
-  """Nets, budget and evaluation sized for 8x8 digits on a 2-core CPU."""
-  config.num_steps = 3000
+  """Nets, budget and evaluation sized for 8x8 digits on a 2-core CPU.
+
+  1500 steps of 3 vmapped seeds took ~15 min (GAN) on a shared 2-core CPU;
+  10,000 evaluation samples put the KL of a perfectly uniform generator at
+  ~0.05 (about (1000 - 1) / (2 N)) instead of ~0.02 with 26,000, at a third
+  of the cost.
+  """
+  config.num_steps = 1500
   config.noise_dim = 32
   config.generator.width = 32
   config.generator.kernel_size = 3
@@ -125,6 +133,7 @@ def _small_digit_nets(config: ml_collections.ConfigDict) -> None:
   config.autoencoder.learning_rate = 2e-3
   config.data.split = "all"
   config.eval.every = 500
+  config.eval.num_samples = 10_000
   config.eval.classifier.width = 16
   config.eval.classifier.hidden = 64
   config.eval.classifier.steps = 600
