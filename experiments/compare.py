@@ -18,8 +18,7 @@ set, method and seed come from `--configs`, `--methods` and `--seeds`),
 on top of each method's tuned learning rates
 (`experiments.methods.LEARNING_RATES`; `--notuned_learning_rates` ignores
 them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
-`--seeds=S` means seeds 0..S-1; `--config`, `--workdir` and `--seeds` are the
-flags `experiments.mog` defines when imported.
+`--seeds=S` means seeds 0..S-1.
 
 Writes to `--workdir`:
   results.json  protocol and raw per-seed metrics, timings and eval curves;
@@ -527,9 +526,7 @@ def write_report(results: Dict[str, Any], workdir: str) -> str:
 
 
 # --- Command line ------------------------------------------------------------
-# --config (with its --config.<field> overrides), --workdir and --seeds are
-# `experiments.mog`'s flags when that module defines them (importing it does);
-# this module defines them only where it does not.
+# --config carries --config.<field>=<value> overrides applied to every run.
 
 _CONFIGS = flags.DEFINE_list(
     "configs", list(mog_configs.CONFIGS), "Data sets (mixture configs).")
@@ -555,15 +552,13 @@ _COMPILATION_CACHE = flags.DEFINE_bool(
     "compile once.")
 DEFAULT_WORKDIR = os.path.join("runs", "compare")
 DEFAULT_SEEDS = 10
-if "config" not in flags.FLAGS:
-  flags_util.define_named_config(
-      "config", mog_configs.get_config, default="ring",
-      help_string="Carrier of --config.<field>=<value> overrides applied to "
-      "every run (the data sets come from --configs).")
-if "workdir" not in flags.FLAGS:
-  flags.DEFINE_string("workdir", None, "Output folder.")
-if "seeds" not in flags.FLAGS:
-  flags.DEFINE_integer("seeds", None, "Number of seeds.")
+flags_util.define_named_config(
+    "config", mog_configs.get_config, default="ring",
+    help_string="Carrier of --config.<field>=<value> overrides applied to "
+    "every run (the data sets come from --configs).")
+flags.DEFINE_string("workdir", None,
+                    f"Output folder (default {DEFAULT_WORKDIR}).")
+flags.DEFINE_integer("seeds", None, f"Number of seeds (default {DEFAULT_SEEDS}).")
 
 
 def main(argv):

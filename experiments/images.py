@@ -32,8 +32,6 @@ import json
 import math
 from typing import Any, Dict, NamedTuple
 
-from absl import app
-from absl import flags
 from absl import logging
 from flax import traverse_util
 import jax
@@ -51,7 +49,7 @@ from diwgan import models
 from diwgan import training
 from diwgan.data import images as image_data
 from diwgan.metrics import images as image_metrics
-from experiments import flags_util
+from experiments import cli
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments.configs import images as image_configs
@@ -426,62 +424,8 @@ def train_seeds(
   return train_and_evaluate(config, workdir)
 
 
-# Flags exist only when this module is the program, so that experiments.mog
-# and experiments.images (both defining --config) can be imported together.
 if __name__ == "__main__":
-  _CONFIG = flags_util.define_named_config(
-      "config", image_configs.get_config, default="stacked_digits",
-      help_string=f"Image config: one of {', '.join(image_configs.CONFIGS)}; "
-      "override fields with --config.<field>=<value>.")
-  _METHOD = flags.DEFINE_string(
-      "method", None, "Method (overrides config.method): "
-      + ", ".join(experiment_methods.METHODS))
-  _WORKDIR = flags.DEFINE_string(
-      "workdir", None,
-      "Output folder (default runs/images/<config>_<method>_seed<seed>).")
-  _SEEDS = flags.DEFINE_integer(
-      "seeds", None, "Train this many seeds (config.seed + i) together under "
-      "vmap (overrides config.num_seeds).")
-  _NUM_DEVICES = flags.DEFINE_integer(
-      "num_devices", None, "Devices the global batch is split over; 0 = all "
-      "devices of all processes (overrides config.num_devices).")
-  _COORDINATOR = flags.DEFINE_string(
-      "coordinator_address", None, "host:port of process 0; set it (with "
-      "--num_processes and --process_id) to train over several processes "
-      "with jax.distributed.")
-  _NUM_PROCESSES = flags.DEFINE_integer(
-      "num_processes", None, "Number of processes of a jax.distributed run.")
-  _PROCESS_ID = flags.DEFINE_integer(
-      "process_id", None, "This process's index in a jax.distributed run.")
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  # Before any other JAX call: the processes find each other first.
-  loop.initialize_distributed(
-      _COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
-      process_id=_PROCESS_ID.value)
-  config = _CONFIG.value
-  with config.unlocked():
-    if _METHOD.value is not None:
-      config.method = _METHOD.value
-    if _SEEDS.value is not None:
-      config.num_seeds = _SEEDS.value
-    if _NUM_DEVICES.value is not None:
-      config.num_devices = _NUM_DEVICES.value
-  if config.method not in experiment_methods.METHODS:
-    raise app.UsageError(
-        f"Unknown method {config.method!r}; valid methods: "
-        f"{', '.join(experiment_methods.METHODS)}.")
-  workdir = _WORKDIR.value or default_workdir(config)
-  logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
-               config.method, config.dataset, workdir, jax.default_backend(),
-               jax.device_count())
-  final = train_and_evaluate(config, workdir)
-  if jax.process_index() == 0:
-    print(json.dumps(final, indent=2))
-
-
-if __name__ == "__main__":
-  app.run(main)
+  cli.run(get_config=image_configs.get_config,
+          config_names=image_configs.CONFIGS, default_config="stacked_digits",
+          train_and_evaluate=train_and_evaluate,
+          default_workdir=default_workdir, kind="Image")

@@ -1,0 +1,98 @@
+"""The command line shared by `experiments.mog` and `experiments.images`.
+
+Both programs take the same flags (`--config=<name>` with
+`--config.<field>=<value>` overrides, `--method`, `--workdir`, `--seeds`,
+`--num_devices` and the `jax.distributed` trio) and run the same `main`;
+only the configs, the training function and the default folder differ.
+The flags are defined when `run` is called, that is when a module is the
+program, so that both modules (each with a `--config`) import side by side.
+"""
+
+import json
+from typing import Any, Callable, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import ml_collections
+
+from experiments import flags_util
+from experiments import loop
+from experiments import methods as experiment_methods
+
+ConfigFn = Callable[[str], ml_collections.ConfigDict]
+
+
+def run(
+    *,
+    get_config: ConfigFn,
+    config_names: Sequence[str],
+    default_config: str,
+    train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any],
+    default_workdir: Callable[[ml_collections.ConfigDict], str],
+    kind: str,
+) -> None:
+  """Defines the flags, parses argv and trains (`absl.app.run`).
+
+  Args:
+    get_config: config name -> ConfigDict.
+    config_names: the valid names (for `--help`).
+    default_config: the name used without `--config`.
+    train_and_evaluate: `(config, workdir) -> final metrics`.
+    default_workdir: config -> output folder used without `--workdir`.
+    kind: words for `--help`, e.g. "Mixture" or "Image".
+  """
+  config_flag = flags_util.define_named_config(
+      "config", get_config, default=default_config,
+      help_string=f"{kind} config: one of {', '.join(config_names)}; "
+      "override fields with --config.<field>=<value>.")
+  method_flag = flags.DEFINE_string(
+      "method", None, "Method (overrides config.method): "
+      + ", ".join(experiment_methods.METHODS))
+  workdir_flag = flags.DEFINE_string(
+      "workdir", None, "Output folder (default derived from the config, "
+      "method and seed); rerunning into it resumes.")
+  seeds_flag = flags.DEFINE_integer(
+      "seeds", None, "Train this many seeds (config.seed + i) together under "
+      "vmap (overrides config.num_seeds).")
+  num_devices_flag = flags.DEFINE_integer(
+      "num_devices", None, "Devices the global batch is split over; 0 = all "
+      "devices of all processes (overrides config.num_devices).")
+  coordinator_flag = flags.DEFINE_string(
+      "coordinator_address", None, "host:port of process 0; set it (with "
+      "--num_processes and --process_id) to train over several processes "
+      "with jax.distributed.")
+  num_processes_flag = flags.DEFINE_integer(
+      "num_processes", None, "Number of processes of a jax.distributed run.")
+  process_id_flag = flags.DEFINE_integer(
+      "process_id", None, "This process's index in a jax.distributed run.")
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    # Before any other JAX call: the processes find each other first.
+    loop.initialize_distributed(
+        coordinator_flag.value, num_processes=num_processes_flag.value,
+        process_id=process_id_flag.value)
+    config = config_flag.value
+    with config.unlocked():
+      if method_flag.value is not None:
+        config.method = method_flag.value
+      if seeds_flag.value is not None:
+        config.num_seeds = seeds_flag.value
+      if num_devices_flag.value is not None:
+        config.num_devices = num_devices_flag.value
+    if config.method not in experiment_methods.METHODS:
+      raise app.UsageError(
+          f"Unknown method {config.method!r}; valid methods: "
+          f"{', '.join(experiment_methods.METHODS)}.")
+    workdir = workdir_flag.value or default_workdir(config)
+    logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
+                 config.method, config.dataset, workdir,
+                 jax.default_backend(), jax.device_count())
+    final = train_and_evaluate(config, workdir)
+    if jax.process_index() == 0:
+      print(json.dumps(final, indent=2))
+
+  app.run(main)
