@@ -38,8 +38,6 @@ import jax
 # a GPU/TPU backend ignores it.
 jax.config.update("jax_num_cpu_devices", 8)
 
-import numpy as np  # pylint: disable=g-import-not-at-top
-
 from diwgan import parallel  # pylint: disable=g-import-not-at-top
 from experiments import loop  # pylint: disable=g-import-not-at-top
 from experiments import mog  # pylint: disable=g-import-not-at-top

@@ -173,7 +173,7 @@ def make_train_steps(
   if data_parallel:
     trainer = dataclasses.replace(trainer, axis_name=DATA_AXIS)
 
-  def train_steps(state, num_steps):
+  def parallel_train_steps(state, num_steps):
     run = functools.partial(trainer.train_steps, num_steps=num_steps)
     if vmap_runs:
       run = jax.vmap(run)
@@ -183,7 +183,9 @@ def make_train_steps(
                           check_vma=False)
     return run(state)
 
-  if not data_parallel and not vmap_runs:
+  if data_parallel or vmap_runs:
+    train_steps = parallel_train_steps
+  else:
     # Exactly the one-device path of `Trainer.train_steps`.
     train_steps = trainer.train_steps
   return jax.jit(train_steps, static_argnums=1,

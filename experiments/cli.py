@@ -9,6 +9,7 @@ program, so that both modules (each with a `--config`) import side by side.
 """
 
 import json
+import logging as std_logging
 from typing import Any, Callable, Sequence
 
 from absl import app
@@ -22,6 +23,14 @@ from experiments import loop
 from experiments import methods as experiment_methods
 
 ConfigFn = Callable[[str], ml_collections.ConfigDict]
+
+
+class _QuietCheckpointer(std_logging.Filter):
+  """Drops orbax's INFO chatter (tens of lines per save); keeps warnings."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno >= std_logging.WARNING
+            or "/orbax/" not in record.pathname.replace("\\", "/"))
 
 
 def run(
@@ -71,6 +80,7 @@ def run(
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    std_logging.getLogger("absl").addFilter(_QuietCheckpointer())
     # Before any other JAX call: the processes find each other first.
     loop.initialize_distributed(
         coordinator_flag.value, num_processes=num_processes_flag.value,

@@ -412,7 +412,7 @@ def format_table(results: Dict[str, Any]) -> str:
       name = dataset if i == 0 else ""
       lines.append(f"| {name} | {label.format(k=num_modes)} | "
                    + " | ".join(cells) + " |")
-    lines.append(f"|  | step time / gan | " + " | ".join(
+    lines.append("|  | step time / gan | " + " | ".join(
         _ratio(results, dataset, m) for m in method_names) + " |")
   return "\n".join(lines) + "\n"
 

@@ -199,22 +199,8 @@ def build_experiment(
   method = experiment_methods.make_method(config, encode)
   sample_real = functools.partial(image_data.sample_images, data,
                                   stacked=stacked)
-  opt = config.optimizer
-  trainer = training.Trainer(
-      networks=networks,
-      method=method,
-      generator_optimizer=training.make_optimizer(
-          opt.generator_lr, num_steps=config.num_steps, b1=opt.b1, b2=opt.b2,
-          decay=opt.decay, final_fraction=opt.final_fraction),
-      discriminator_optimizer=training.make_optimizer(
-          opt.discriminator_lr,
-          num_steps=config.num_steps * config.discriminator_steps,
-          b1=opt.b1, b2=opt.b2, decay=opt.decay,
-          final_fraction=opt.final_fraction),
-      sample_real=sample_real,
-      batch_size=config.batch_size,
-      discriminator_steps=config.discriminator_steps,
-  )
+  trainer = loop.make_trainer(config, networks, method,
+                              sample_real)
   root_key = jax.random.key(config.seed)
   init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
       root_key, 5)
@@ -294,11 +280,7 @@ def build_experiment(
           f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
           for k, v in found.items()})
       quality["num_anchors"] = config.batch_size
-    logging.info("Anchor quality: %s", quality)
-    if workdir is not None and jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
-      with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
-        json.dump(quality, f, indent=2)
+    loop.save_anchor_quality(workdir, quality)
     return methods_lib.init_diw_state(
         ae_params, anchors, history=config.diw.history)
 

@@ -20,19 +20,18 @@ coordinates the checkpoint writes.
 import copy
 import dataclasses
 import json
-import math
 import os
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from diwgan import checkpointing
 from diwgan import parallel
+from diwgan import training
 from diwgan.training import Trainer, TrainState
 
 # Config fields that may change between an interrupted run and its resume.
@@ -153,6 +152,43 @@ def build_runs(
              None if workdir is None else os.path.join(workdir, f"seed_{s}"))
        for s in seeds],
       seeds)
+
+
+def make_trainer(
+    config: ml_collections.ConfigDict,
+    networks: training.Networks,
+    method: Any,
+    sample_real: Callable[..., Any],
+) -> Trainer:
+  """The `Trainer` of `config`: its optimizers, batch and D steps per G step."""
+  opt = config.optimizer
+
+  def optimizer(learning_rate, num_steps):
+    return training.make_optimizer(
+        learning_rate, num_steps=num_steps, b1=opt.b1, b2=opt.b2,
+        decay=opt.decay, final_fraction=opt.final_fraction)
+
+  return Trainer(
+      networks=networks,
+      method=method,
+      generator_optimizer=optimizer(opt.generator_lr, config.num_steps),
+      discriminator_optimizer=optimizer(
+          opt.discriminator_lr,
+          config.num_steps * config.discriminator_steps),
+      sample_real=sample_real,
+      batch_size=config.batch_size,
+      discriminator_steps=config.discriminator_steps,
+  )
+
+
+def save_anchor_quality(workdir: Optional[str], quality: Dict[str, Any]
+                        ) -> None:
+  """Logs the anchors' quality and writes `<workdir>/anchor_quality.json`."""
+  logging.info("Anchor quality: %s", quality)
+  if workdir is not None and jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
+      json.dump(quality, f, indent=2)
 
 
 def initialize_distributed(
@@ -365,8 +401,7 @@ def train_and_evaluate(
       raise NonFiniteLossError(
           f"{name} became {value} at step {step + offset + 1}"
           + (f" in the run of seed {seeds[run]}" if seeds else "")
-          + ". Last good "
-          f"checkpoint: "
+          + ". Last good checkpoint: "
           + (f"step {good} in {checkpointer.directory}" if good is not None
              else "none (no checkpoint was written yet)")
           + ". Lower the learning rates or alpha and rerun; resuming from "

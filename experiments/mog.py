@@ -18,7 +18,6 @@ in <workdir>/seed_<s>/. Several hosts: run the same command on each with
 
 import copy
 import functools
-import json
 import os
 
 from absl import logging
@@ -71,22 +70,8 @@ def build_experiment(
       data_dim, config.autoencoder.latent_dim, config.autoencoder.hidden)
   encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
   method = experiment_methods.make_method(config, encode)
-  opt = config.optimizer
-  trainer = training.Trainer(
-      networks=networks,
-      method=method,
-      generator_optimizer=training.make_optimizer(
-          opt.generator_lr, num_steps=config.num_steps, b1=opt.b1, b2=opt.b2,
-          decay=opt.decay, final_fraction=opt.final_fraction),
-      discriminator_optimizer=training.make_optimizer(
-          opt.discriminator_lr,
-          num_steps=config.num_steps * config.discriminator_steps,
-          b1=opt.b1, b2=opt.b2, decay=opt.decay,
-          final_fraction=opt.final_fraction),
-      sample_real=functools.partial(mog.sample_mixture, mixture),
-      batch_size=config.batch_size,
-      discriminator_steps=config.discriminator_steps,
-  )
+  trainer = loop.make_trainer(config, networks, method,
+                              functools.partial(mog.sample_mixture, mixture))
   root_key = jax.random.key(config.seed)
   init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
       root_key, 5)
@@ -122,11 +107,7 @@ def build_experiment(
            for k, v in _metrics_dict(
                _mixture_metrics(decoded, mixture, config)).items()},
     }
-    logging.info("Anchor quality: %s", quality)
-    if workdir is not None and jax.process_index() == 0:
-      os.makedirs(workdir, exist_ok=True)
-      with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
-        json.dump(quality, f, indent=2)
+    loop.save_anchor_quality(workdir, quality)
     return methods_lib.init_diw_state(
         ae_params, anchors, history=config.diw.history)
 

@@ -18,7 +18,7 @@ from diwgan import distances
 from diwgan import importance
 from diwgan import kde as kde_lib
 from diwgan import losses
-from diwgan.training import Method, Metrics, Networks, Params, StepContext
+from diwgan.training import Method, Metrics, StepContext
 
 # (encoder_params, samples (b, ...)) -> latents (b, k)
 EncodeFn = Callable[[Any, jax.Array], jax.Array]
