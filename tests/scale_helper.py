@@ -36,6 +36,8 @@ from experiments.configs import mog as mog_configs  # pylint: disable=g-import-n
 
 STEPS = 20
 DEVICE_COUNTS = (2, 4, 8)
+NOISY_METHODS = ("veegan", "bms_vae_gan")
+NOISY_STEPS = 5
 
 
 def tiny_config(method="diwgan", *, matcher="auction", num_steps=STEPS):
@@ -185,6 +187,12 @@ def run_devices(args):
   auction = mog.build_experiment(config)
   results["diwgan_auction"] = auction_run(
       auction.trainer, state, steps=STEPS, count=8)
+
+  # Methods that draw per-row noise of their own (training.sample_rows).
+  for name in NOISY_METHODS:
+    noisy = mog.build_experiment(tiny_config(name))
+    results[name] = compare_devices(noisy.trainer, noisy.initial_state(),
+                                    steps=NOISY_STEPS, counts=(8,))
 
   indivisible = mog.build_experiment(tiny_config("gan"))
   indivisible = dataclasses.replace(

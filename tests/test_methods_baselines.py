@@ -418,7 +418,7 @@ def test_bms_generator_loss_uses_the_best_of_t():
       real, key, context, networks)
   rec_key, _ = jax.random.split(key)
   reconstructions = method._reconstruct(  # pylint: disable=protected-access
-      state.generator_params, real, rec_key, networks).reconstructions
+      state.generator_params, real, rec_key, networks, None).reconstructions
   assert reconstructions.shape == (3, 8, 2)
   l1 = np.abs(np.asarray(reconstructions) - np.asarray(real)[None]).sum(-1)
   np.testing.assert_allclose(metrics["reconstruction_loss"],

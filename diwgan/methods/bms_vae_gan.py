@@ -42,7 +42,7 @@ from jax.typing import ArrayLike
 
 from diwgan import losses
 from diwgan import models
-from diwgan.training import Method, Networks
+from diwgan.training import Method, Networks, sample_rows
 
 RECONSTRUCTION_KINDS = ("l1", "l2")
 
@@ -217,10 +217,15 @@ class BMSVAEGAN(Method):
         key, real_example, update_stats=False)
     return BMSState(spectral_stats=variables["batch_stats"])
 
-  def _reconstruct(self, generator_params, real, key, networks):
+  def _reconstruct(self, generator_params, real, key, networks, axis_name):
     mean, log_variance = self.encoder(networks).apply(
         generator_params["encoder"], real)
-    eps = jax.random.normal(key, (self.num_samples,) + mean.shape, mean.dtype)
+    # (T, b, k) noise whose rows are this device's rows of the global draw
+    # (`sample_rows` splits axis 0, hence the transposes).
+    eps = jnp.moveaxis(sample_rows(
+        lambda k, num: jnp.moveaxis(jax.random.normal(
+            k, (self.num_samples, num) + mean.shape[1:], mean.dtype), 1, 0),
+        key, mean.shape[0], axis_name), 0, 1)
     latents = mean[None] + jnp.exp(0.5 * log_variance)[None] * eps
     flat = latents.reshape(-1, latents.shape[-1])
     decoded = networks.generator.apply(generator_params["generator"], flat)
@@ -244,7 +249,8 @@ class BMSVAEGAN(Method):
       context, networks):
     rec_key, sample_key, prior_key = jax.random.split(key, 3)
     batch = real.shape[0]
-    rec = self._reconstruct(generator_params, real, rec_key, networks)
+    rec = self._reconstruct(generator_params, real, rec_key, networks,
+                             context.axis_name)
     samples = networks.generate(generator_params, sample_key, batch)
     rec, samples = jax.lax.stop_gradient((rec, samples))
     data_dim = real.shape[-1]
@@ -284,7 +290,8 @@ class BMSVAEGAN(Method):
       context, networks):
     rec_key, sample_key = jax.random.split(key)
     batch, data_dim = real.shape
-    rec = self._reconstruct(generator_params, real, rec_key, networks)
+    rec = self._reconstruct(generator_params, real, rec_key, networks,
+                             context.axis_name)
     best = best_of_many(reconstruction_errors(
         real, rec.reconstructions, kind=self.reconstruction))
     reconstruction = jnp.mean(best.error)

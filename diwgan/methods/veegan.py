@@ -33,6 +33,7 @@ from jax.typing import ArrayLike
 from diwgan import models
 from diwgan.methods import adversarial
 from diwgan.training import Method
+from diwgan.training import sample_rows
 
 
 def reconstruction_loss(noise: ArrayLike, reconstructed: ArrayLike) -> jax.Array:
@@ -98,8 +99,11 @@ class VEEGAN(Method):
     fake = networks.generator.apply(generator_params["generator"], noise)
     real_noise = self.reconstructor(networks).apply(
         generator_params["reconstructor"], real)
-    real_noise = real_noise + self.reconstructor_noise_std * jax.random.normal(
-        reconstructor_key, real_noise.shape, real_noise.dtype)
+    # Per-row noise through `sample_rows`: N devices draw what one would.
+    real_noise = real_noise + self.reconstructor_noise_std * sample_rows(
+        lambda k, num: jax.random.normal(
+            k, (num,) + real_noise.shape[1:], real_noise.dtype),
+        reconstructor_key, real.shape[0], context.axis_name)
     fake, real_noise = jax.lax.stop_gradient((fake, real_noise))
     disc = networks.discriminator.apply
     params = discriminator_params["discriminator"]
