@@ -26,9 +26,6 @@ costs, not a speed-up. On a GPU/TPU host the real devices are used.
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 
@@ -38,6 +35,8 @@ import jax
 # a GPU/TPU backend ignores it.
 jax.config.update("jax_num_cpu_devices", 8)
 
+from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import summary  # pylint: disable=g-import-not-at-top
 from diwgan import parallel  # pylint: disable=g-import-not-at-top
 from experiments import loop  # pylint: disable=g-import-not-at-top
 from experiments import mog  # pylint: disable=g-import-not-at-top
@@ -79,15 +78,10 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
       "config": {"dataset": "ring", "method": "diwgan", "matcher": "auction",
                  "batch_size": batch_size, "steps_per_chunk": steps,
                  "repeats": repeats, "num_seeds": num_seeds},
-      "platform": {"backend": jax.default_backend(),
+      # Other jobs on the machine slow every row alike: the load is kept.
+      "platform": {**common.machine_info(),
                    "devices": jax.device_count(),
-                   "device_kind": jax.devices()[0].device_kind,
-                   "cpu_count": os.cpu_count(),
-                   "machine": platform.machine(),
-                   "emulated_devices": jax.default_backend() == "cpu",
-                   "jax": jax.__version__,
-                   # Other jobs on the machine slow every row alike.
-                   "load_average_at_start": os.getloadavg()[0]},
+                   "emulated_devices": jax.default_backend() == "cpu"},
       "devices": [],
       "seeds": {},
   }
@@ -130,47 +124,7 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
       "one_run_first_call_seconds": first_one,
       "vmapped_first_call_seconds": first_many,
   }
-  results["platform"]["load_average_at_end"] = os.getloadavg()[0]
   return results
-
-
-def _table(results):
-  platform_ = results["platform"]
-  config = results["config"]
-  lines = [
-      f"DIW-GAN ring, global batch {config['batch_size']}, "
-      f"{config['steps_per_chunk']}-step chunks, {platform_['backend']} "
-      f"({platform_['device_kind']}, {platform_['cpu_count']} CPU cores"
-      + (", emulated devices sharing them" if platform_["emulated_devices"]
-         else "")
-      + f", load average {platform_['load_average_at_start']:.1f} -> "
-      f"{platform_['load_average_at_end']:.1f})",
-      "| devices | steps/s | vs 1 device | first call (s) |",
-      "|--:|--:|--:|--:|",
-  ]
-  base = results["devices"][0]["steps_per_sec"]
-  for row in results["devices"]:
-    lines.append(
-        f"| {row['devices']} | {row['steps_per_sec']:.2f} | "
-        f"{row['steps_per_sec'] / base:.2f}x | "
-        f"{row['first_call_seconds']:.1f} |")
-  seeds = results["seeds"]
-  lines += [
-      f"plain GAN on 1 device: {results['gan_one_device_steps_per_sec']:.2f} "
-      "steps/s (DIW-GAN without matching, weights and encoder)",
-      "",
-      f"| runs | steps/s | run-steps/s | wall of {config['num_seeds']} runs x "
-      f"{config['steps_per_chunk']} steps (s) |",
-      "|--:|--:|--:|--:|",
-      f"| 1 (x{config['num_seeds']} sequential) | "
-      f"{seeds['one_run_steps_per_sec']:.2f} | "
-      f"{seeds['one_run_steps_per_sec']:.2f} | "
-      f"{seeds['sequential_wall_seconds']:.2f} |",
-      f"| {config['num_seeds']} vmapped | {seeds['vmapped_steps_per_sec']:.2f} "
-      f"| {seeds['vmapped_run_steps_per_sec']:.2f} | "
-      f"{seeds['vmapped_wall_seconds']:.2f} |",
-  ]
-  return "\n".join(lines)
 
 
 def main():
@@ -186,10 +140,9 @@ def main():
       device_counts=[int(c) for c in args.device_counts.split(",")],
       num_seeds=args.num_seeds, steps=args.steps, repeats=args.repeats,
       batch_size=args.batch_size)
-  print(_table(results))
-  os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-  with open(args.output, "w") as f:
-    json.dump(results, f, indent=2)
+  common.finish(results, args.output, "python -m benchmarks.scale " + " ".join(
+      f"--{k}={v}" for k, v in vars(args).items() if k != "output"))
+  print("\n".join(summary.scale_section(results)))
 
 
 if __name__ == "__main__":

@@ -254,6 +254,44 @@ def step_section(results, figures_rel):
   return lines
 
 
+def scale_section(results):
+  """Steps/s over (emulated) devices and over vmapped seeds (issue 5)."""
+  lines = _header(results, "Scale (`benchmarks/scale.py`)")
+  config = results["config"]
+  emulated = results["platform"].get("emulated_devices", False)
+  lines += [
+      f"DIW-GAN (auction) on the ring, global batch {config['batch_size']}, "
+      f"{config['steps_per_chunk']}-step chunks, median of "
+      f"{config['repeats']}."
+      + (" The devices are emulated on the CPU's cores and every device "
+         "repeats the whole B x B matching: this measures the sharded path's "
+         "overhead, not a speed-up." if emulated else ""), "",
+      "| devices | steps/s | vs 1 device | first call, compile included (s) |",
+      "|--:|--:|--:|--:|"]
+  base = results["devices"][0]["steps_per_sec"]
+  for row in results["devices"]:
+    lines.append(
+        f"| {row['devices']} | {row['steps_per_sec']:.1f} | "
+        f"{row['steps_per_sec'] / base:.2f}x | "
+        f"{row['first_call_seconds']:.1f} |")
+  seeds = results["seeds"]
+  num = config["num_seeds"]
+  lines += [
+      "", f"Plain GAN on 1 device: "
+      f"{results['gan_one_device_steps_per_sec']:.1f} steps/s.", "",
+      f"| runs | steps/s | run-steps/s | wall of {num} runs x "
+      f"{config['steps_per_chunk']} steps (s) |",
+      "|--:|--:|--:|--:|",
+      f"| 1 ({num} one after the other) | "
+      f"{seeds['one_run_steps_per_sec']:.1f} | "
+      f"{seeds['one_run_steps_per_sec']:.1f} | "
+      f"{seeds['sequential_wall_seconds']:.2f} |",
+      f"| {num} vmapped | {seeds['vmapped_steps_per_sec']:.2f} | "
+      f"{seeds['vmapped_run_steps_per_sec']:.1f} | "
+      f"{seeds['vmapped_wall_seconds']:.2f} |", ""]
+  return lines
+
+
 def targets(assignment, kde, step):
   """Issue 4's CPU targets, checked against the measurements."""
   lines = ["### Targets (issue 4)", "",
@@ -326,7 +364,7 @@ def targets(assignment, kde, step):
   return lines
 
 
-def render(assignment, kde, step, figures_rel):
+def render(assignment, kde, step, figures_rel, scale=None):
   lines = [
       "Rendered by `python -m benchmarks.summary` from "
       "`benchmarks/results/*.json`; definitions in `docs/benchmarks.md`. "
@@ -340,6 +378,8 @@ def render(assignment, kde, step, figures_rel):
     lines += step_section(step, figures_rel)
   if kde:
     lines += kde_section(kde)
+  if scale:
+    lines += scale_section(scale)
   return "\n".join(lines).rstrip() + "\n"
 
 
@@ -360,6 +400,7 @@ def main():
   assignment = _load(os.path.join(args.results, "assignment.json"))
   kde = _load(os.path.join(args.results, "kde.json"))
   step = _load(os.path.join(args.results, "step.json"))
+  scale = _load(os.path.join(args.results, "scale.json"))
   os.makedirs(args.figures, exist_ok=True)
   if assignment:
     plot_matching(assignment, os.path.join(args.figures, "matching_vs_n.png"))
@@ -370,7 +411,8 @@ def main():
                                 os.path.dirname(args.results_md) or ".")
   with open(args.results_md) as f:
     text = f.read()
-  text = replace_region(text, render(assignment, kde, step, figures_rel))
+  text = replace_region(text, render(assignment, kde, step, figures_rel,
+                                       scale))
   with open(args.results_md, "w") as f:
     f.write(text)
   print(f"Rendered {args.results_md} and {args.figures}/*.png")
