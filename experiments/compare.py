@@ -42,10 +42,8 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.image
+from matplotlib.figure import Figure
 import ml_collections
 from ml_collections.config_flags import config_flags
 import numpy as np
@@ -435,9 +433,8 @@ def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
   """Tiles the first seed's final samples PNG: rows methods, cols data sets."""
   protocol = results["protocol"]
   method_names, datasets = protocol["methods"], protocol["configs"]
-  fig, axes = plt.subplots(
-      len(method_names), len(datasets),
-      figsize=(3 * len(datasets), 3 * len(method_names)), squeeze=False)
+  fig = Figure(figsize=(3 * len(datasets), 3 * len(method_names)))
+  axes = fig.subplots(len(method_names), len(datasets), squeeze=False)
   for row, method in enumerate(method_names):
     for col, dataset in enumerate(datasets):
       ax = axes[row, col]
@@ -450,7 +447,7 @@ def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
         first = min(finished, key=lambda r: r["seed"])
         image_path = os.path.join(workdir, first["samples"])
         if os.path.exists(image_path):
-          image = plt.imread(image_path)
+          image = matplotlib.image.imread(image_path)
       if image is not None:
         ax.imshow(image)
       else:
@@ -463,7 +460,6 @@ def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
         spine.set_visible(False)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def _mean_curve(runs: List[dict]):
@@ -485,8 +481,8 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
   """Modes and HQS against steps and against training seconds, per data set."""
   protocol = results["protocol"]
   datasets = protocol["configs"]
-  fig, axes = plt.subplots(len(datasets), 4, figsize=(16, 3.2 * len(datasets)),
-                           squeeze=False)
+  fig = Figure(figsize=(16, 3.2 * len(datasets)))
+  axes = fig.subplots(len(datasets), 4, squeeze=False)
   for row, dataset in enumerate(datasets):
     for method in protocol["methods"]:
       curve = _mean_curve(_runs_of(results, dataset, method))
@@ -512,7 +508,6 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
       axes[row, 0].legend(fontsize="small")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def write_report(results: Dict[str, Any], workdir: str) -> str:

@@ -36,10 +36,7 @@ from absl import logging
 from flax import traverse_util
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
@@ -347,7 +344,8 @@ def image_grid(images: np.ndarray, *, pad: int = 1) -> np.ndarray:
 def save_grid(images, *, title: str, path: str) -> None:
   """Writes a PNG grid of (n, h, w, c) images in [-1, 1], n a square."""
   grid = image_grid(np.asarray(images))
-  fig, ax = plt.subplots(figsize=(5, 5))
+  fig = Figure(figsize=(5, 5))
+  ax = fig.subplots()
   if grid.shape[-1] == 1:
     ax.imshow(grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0,
               interpolation="nearest")
@@ -356,13 +354,13 @@ def save_grid(images, *, title: str, path: str) -> None:
   ax.set_axis_off()
   ax.set_title(title)
   fig.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(fig)
 
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes found and KL to uniform against steps."""
   steps = [r["step"] for r in eval_records]
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+  fig = Figure(figsize=(9, 3.5))
+  ax1, ax2 = fig.subplots(1, 2)
   ax1.plot(steps, [r["modes"] for r in eval_records], marker="o")
   ax1.set_xlabel("step")
   ax1.set_ylabel("modes found")
@@ -371,7 +369,6 @@ def plot_curves(eval_records: list, path: str) -> None:
   ax2.set_ylabel("KL(generated || uniform)")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:

@@ -23,10 +23,7 @@ import os
 from absl import logging
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import ml_collections
 
 from diwgan import autoencoder as autoencoder_lib
@@ -139,7 +136,7 @@ def build_experiment(
 
 def plot_samples(samples, real, *, title: str, path: str) -> None:
   """Scatter of generated (blue) over real (grey) samples, 2-D or 3-D."""
-  fig = plt.figure(figsize=(5, 5))
+  fig = Figure(figsize=(5, 5))
   if samples.shape[1] == 3:
     ax = fig.add_subplot(projection="3d")
     ax.scatter(*real.T, s=2, c="0.6", alpha=0.5, label="real")
@@ -152,13 +149,13 @@ def plot_samples(samples, real, *, title: str, path: str) -> None:
   ax.set_title(title)
   ax.legend(loc="upper right", markerscale=4)
   fig.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(fig)
 
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes and HQS against steps."""
   steps = [r["step"] for r in eval_records]
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+  fig = Figure(figsize=(9, 3.5))
+  ax1, ax2 = fig.subplots(1, 2)
   ax1.plot(steps, [r["modes"] for r in eval_records], marker="o", label="modes")
   ax1.plot(steps, [r["strict_modes"] for r in eval_records], marker=".",
            label="strict modes")
@@ -169,7 +166,6 @@ def plot_curves(eval_records: list, path: str) -> None:
   ax2.set_ylabel("HQS (%)")
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def default_workdir(config: ml_collections.ConfigDict) -> str:
