@@ -380,7 +380,8 @@ def train_and_evaluate(
     if writer and experiment.plot is not None:
       experiment.plot(state, os.path.join(workdir, f"samples_{step:06d}.png"))
     logging.info("eval step %d: %s", step, ", ".join(
-        f"{k}={v:.4g}" for k, v in result.items() if isinstance(v, float)))
+        f"{k}={v:.4g}" for k, v in result.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)))
     return record
 
   if step == 0 and not eval_records:
