@@ -15,6 +15,19 @@ from diwgan.data import mog
 CONFIGS = mog.MIXTURES
 
 
+def optimizer_config(*, generator_lr: float, discriminator_lr: float
+                     ) -> ml_collections.ConfigDict:
+  """Adam (b1 0.5, b2 0.999) with a cosine decay to 5% over the run."""
+  config = ml_collections.ConfigDict()
+  config.generator_lr = generator_lr
+  config.discriminator_lr = discriminator_lr
+  config.b1 = 0.5
+  config.b2 = 0.999
+  config.decay = "cosine"
+  config.final_fraction = 0.05
+  return config
+
+
 def base_config() -> ml_collections.ConfigDict:
   """Defaults shared by every mixture (SPEC sections 1, 3 and 5)."""
   config = ml_collections.ConfigDict()
@@ -29,13 +42,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.discriminator_hidden = (128, 128)
   config.discriminator_steps = 1
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.generator_lr = 1e-3
-  config.optimizer.discriminator_lr = 1e-4
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
-  config.optimizer.decay = "cosine"
-  config.optimizer.final_fraction = 0.05
+  config.optimizer = optimizer_config(generator_lr=1e-3,
+                                      discriminator_lr=1e-4)
 
   config.autoencoder = ml_collections.ConfigDict()
   config.autoencoder.latent_dim = 8
