@@ -745,6 +745,13 @@ def auction(
       rounds_per_iteration=rounds_per_iteration)
 
 
+def _exact_result(assignment: jax.Array, m: int) -> AuctionResult:
+  """An exact solver's result: no prices, no rounds, converged."""
+  return AuctionResult(
+      assignment=assignment, prices=jnp.zeros((m,), jnp.float32),
+      rounds=jnp.zeros((), jnp.int32), converged=jnp.ones((), bool))
+
+
 def hungarian(cost: jax.typing.ArrayLike) -> AuctionResult:
   """Exact assignment by optax's Hungarian algorithm (O(n^2 m), slow on CPU).
 
@@ -765,9 +772,7 @@ def hungarian(cost: jax.typing.ArrayLike) -> AuctionResult:
   cost = jnp.asarray(cost)
   rows, cols = optax.assignment.hungarian_algorithm(cost)
   assignment = jnp.zeros((n,), jnp.int32).at[rows].set(cols.astype(jnp.int32))
-  return AuctionResult(
-      assignment=assignment, prices=jnp.zeros((m,), jnp.float32),
-      rounds=jnp.zeros((), jnp.int32), converged=jnp.ones((), bool))
+  return _exact_result(assignment, m)
 
 
 def _scipy_columns(cost: np.ndarray) -> np.ndarray:
@@ -805,9 +810,7 @@ def scipy_assignment(cost: jax.typing.ArrayLike) -> AuctionResult:
   assignment = jax.pure_callback(
       _scipy_columns, jax.ShapeDtypeStruct((n,), jnp.int32), cost,
       vmap_method="sequential")
-  return AuctionResult(
-      assignment=assignment, prices=jnp.zeros((m,), jnp.float32),
-      rounds=jnp.zeros((), jnp.int32), converged=jnp.ones((), bool))
+  return _exact_result(assignment, m)
 
 
 def match(
