@@ -18,7 +18,8 @@ set, method and seed come from `--configs`, `--methods` and `--seeds`),
 on top of each method's tuned learning rates
 (`experiments.methods.LEARNING_RATES`; `--notuned_learning_rates` ignores
 them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
-`--seeds=S` means seeds 0..S-1.
+`--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
+(data set, method) in one vmapped program (`train_vmapped_seeds`).
 
 Writes to `--workdir`:
   results.json  protocol and raw per-seed metrics, timings and eval curves;
@@ -32,9 +33,11 @@ Writes to `--workdir`:
                 mean over seeds.
 """
 
+import copy
 import json
 import math
 import os
+import shutil
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -114,17 +117,96 @@ def run_status(config: ml_collections.ConfigDict, path: str) -> str:
   return "todo"
 
 
-def train_seeds(
+def _record_failure(path: str, error: Exception) -> None:
+  os.makedirs(path, exist_ok=True)
+  with open(os.path.join(path, FAILED), "w") as f:
+    json.dump({"error": str(error)}, f, indent=2)
+
+
+def _select_seed(record: Dict[str, Any], index: int) -> Dict[str, Any]:
+  """Run `index`'s view of a multi-seed record (its `per_seed` values)."""
+  if "per_seed" not in record:
+    return dict(record)  # train records: the program's steps/s and means
+  out = {k: v for k, v in record.items()
+         if k != "per_seed" and not k.endswith("_std")
+         and k not in ("seeds", "num_seeds")}
+  out.update({k: values[index] for k, values in record["per_seed"].items()})
+  return out
+
+
+def train_vmapped_seeds(
     configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
     *, progress: str = "",
 ) -> None:
+  """Trains consecutive seeds of one (data set, method) in one vmapped program.
+
+  The program (`experiments.mog` with `num_seeds`) trains in
+  `<first path's parent>/vmapped_seed<first>-<last>/` (its checkpoints make
+  an interrupted group resume), then each seed's folder gets what a
+  sequential run leaves: its own `final_metrics.json` and `metrics.jsonl`
+  (evaluations per seed; the training lines and their steps/s are the
+  program's), and the first seed the sample PNGs. A non-finite loss stops
+  the whole program, so every seed of the group is recorded as failed.
+  """
+  seeds = [c.seed for c in configs]
+  if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+    raise ValueError(f"Vmapped seeds must be consecutive, got {seeds}.")
+  group = os.path.join(os.path.dirname(paths[0]),
+                       f"vmapped_seed{seeds[0]}-{seeds[-1]}")
+  config = copy.deepcopy(configs[0])
+  with config.unlocked():
+    config.num_seeds = len(configs)
+  label = f"{progress}{config.dataset} {config.method} seeds {seeds}"
+  print(f"{label}: training ({config.num_steps} steps, vmapped) in {group}",
+        flush=True)
+  start = time.time()
+  try:
+    final = mog.train_and_evaluate(config, group)
+  except RUN_FAILURES as error:
+    for path in paths:
+      _record_failure(path, error)
+    print(f"{label}: FAILED: {error}", flush=True)
+    return
+  records = loop._read_jsonl(  # pylint: disable=protected-access
+      os.path.join(group, "metrics.jsonl"))
+  for index, path in enumerate(paths):
+    os.makedirs(path, exist_ok=True)
+    loop._write_jsonl(  # pylint: disable=protected-access
+        os.path.join(path, "metrics.jsonl"),
+        [_select_seed(r, index) for r in records])
+    with open(os.path.join(path, "final_metrics.json"), "w") as f:
+      json.dump(_select_seed(final, index), f, indent=2)
+  for name in os.listdir(group):
+    if name.startswith("samples_") and name.endswith(".png"):
+      shutil.copy(os.path.join(group, name), os.path.join(paths[0], name))
+  print(f"{label}: done in {time.time() - start:.0f}s: modes "
+        f"{final['per_seed']['modes']}, HQS "
+        f"{[round(100 * h, 1) for h in final['per_seed']['hqs']]}%", flush=True)
+
+
+def train_seeds(
+    configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
+    *, progress: str = "", vmap_seeds: bool = False,
+) -> None:
   """Trains the given seeds of one (data set, method), each into its path.
 
-  The multi-seed hook: sequential for now. A vmapped implementation only has
-  to leave, in each path, what `experiments.mog.train_and_evaluate` leaves
-  (`final_metrics.json`, `metrics.jsonl`, `samples_<step>.png`, or
-  `failed.json` with an "error" message).
+  One after the other by default; with `vmap_seeds`, runs of consecutive
+  seeds together (`train_vmapped_seeds`). Either way each path ends with
+  what `experiments.mog.train_and_evaluate` leaves (`final_metrics.json`,
+  `metrics.jsonl`, `samples_<step>.png`), or `failed.json` with an "error".
   """
+  if vmap_seeds and len(configs) > 1:
+    groups, start = [], 0
+    for i in range(1, len(configs) + 1):
+      if i == len(configs) or configs[i].seed != configs[i - 1].seed + 1:
+        groups.append((start, i))
+        start = i
+    for lo, hi in groups:
+      if hi - lo > 1:
+        train_vmapped_seeds(configs[lo:hi], paths[lo:hi], progress=progress)
+      else:
+        train_seeds(configs[lo:hi], paths[lo:hi], progress=progress)
+    return
   for config, path in zip(configs, paths):
     start = time.time()
     label = f"{progress}{config.dataset} {config.method} seed {config.seed}"
@@ -133,9 +215,7 @@ def train_seeds(
     try:
       final = mog.train_and_evaluate(config, path)
     except RUN_FAILURES as error:
-      os.makedirs(path, exist_ok=True)
-      with open(os.path.join(path, FAILED), "w") as f:
-        json.dump({"error": str(error)}, f, indent=2)
+      _record_failure(path, error)
       print(f"{label}: FAILED: {error}", flush=True)
       continue
     print(f"{label}: done in {time.time() - start:.0f}s: "
@@ -210,8 +290,13 @@ def run_comparison(
     *,
     retry_failed: bool = False,
     tuned_learning_rates: bool = True,
+    vmap_seeds: bool = False,
 ) -> Dict[str, Any]:
-  """Trains what is not finished, then writes results.json and the report."""
+  """Trains what is not finished, then writes results.json and the report.
+
+  `vmap_seeds` trains the pending seeds of each (data set, method) in one
+  vmapped program (`train_vmapped_seeds`) instead of one after the other.
+  """
   overrides = dict(overrides or {})
   for name in method_names:
     if name not in experiment_methods.METHODS:
@@ -243,7 +328,7 @@ def run_comparison(
       first = job_index * len(seeds) + pending[0] + 1
       last = job_index * len(seeds) + pending[-1] + 1
       train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
-                  progress=f"[{first}-{last}/{total}] ")
+                  progress=f"[{first}-{last}/{total}] ", vmap_seeds=vmap_seeds)
     runs.extend(collect_run(c, workdir, p) for c, p in zip(configs, paths))
     # Written after every pair, so an interrupted comparison leaves its
     # finished runs on record.
@@ -541,6 +626,10 @@ _TUNED_LEARNING_RATES = flags.DEFINE_bool(
     "tuned_learning_rates", True, "Start each method from its tuned "
     "learning rates (experiments.methods.LEARNING_RATES); --config.optimizer."
     "* overrides still apply on top.")
+_VMAP_SEEDS = flags.DEFINE_bool(
+    "vmap_seeds", False, "Train the seeds of each (data set, method) in one "
+    "vmapped program (docs/scaling.md) instead of one after the other; each "
+    "seed still gets its own folder and result.")
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache", True, "Keep compiled programs in <workdir>/"
     "jax_cache, so that the seeds of one (data set, method) and reruns "
@@ -596,7 +685,8 @@ def main(argv):
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,
-      tuned_learning_rates=_TUNED_LEARNING_RATES.value)
+      tuned_learning_rates=_TUNED_LEARNING_RATES.value,
+      vmap_seeds=_VMAP_SEEDS.value)
   logging.info("Wrote %s", ", ".join(
       os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
   print(format_table(results))

@@ -193,3 +193,36 @@ def test_per_run_fields_cannot_be_overridden(tmp_path):
                            {"seed": 3})
   with pytest.raises(ValueError, match="Unknown method 'vae'"):
     compare.run_comparison(["ring"], ["vae"], [0], str(tmp_path))
+
+
+def test_vmapped_seeds_leave_one_result_per_seed(
+    finished, tmp_path, capsys):
+  workdir, sequential = finished
+  results = compare.run_comparison(
+      ["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES, vmap_seeds=True)
+  assert "ring gan seeds [0, 1]: training (20 steps, vmapped)" in (
+      capsys.readouterr().out)
+  group = tmp_path / "ring" / "gan" / "vmapped_seed0-1"
+  with open(group / "final_metrics.json") as f:
+    program = json.load(f)
+  runs = results["runs"]
+  assert [(r["seed"], r["status"]) for r in runs] == [(0, "done"), (1, "done")]
+  for index, run in enumerate(runs):
+    # Each folder holds its seed's values of the one vmapped program ...
+    for name in compare.METRICS:
+      assert run[name] == program["per_seed"][name][index], name
+    assert [p["step"] for p in run["curve"]] == [0, 20]
+    # ... and matches that seed trained alone (float rounding apart).
+    alone = [r for r in sequential["runs"]
+             if r["method"] == "gan" and r["seed"] == run["seed"]][0]
+    assert run["modes"] == alone["modes"]
+    assert abs(run["hqs"] - alone["hqs"]) <= 0.01
+    assert abs(run["jsd"] - alone["jsd"]) <= 0.01
+  assert os.path.exists(os.path.join(str(tmp_path), runs[0]["samples"]))
+  # The two seeds differ: the split did not copy one seed into both.
+  assert program["per_seed"]["jsd"][0] != program["per_seed"]["jsd"][1]
+  # A rerun finds both seeds done and trains nothing.
+  again = compare.run_comparison(
+      ["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES, vmap_seeds=True)
+  assert "training" not in capsys.readouterr().out
+  assert again["runs"] == results["runs"]
