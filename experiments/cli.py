@@ -39,7 +39,7 @@ def run(
     config_names: Sequence[str],
     default_config: str,
     train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any],
-    default_workdir: Callable[[ml_collections.ConfigDict], str],
+    family: str,
     kind: str,
 ) -> None:
   """Defines the flags, parses argv and trains (`absl.app.run`).
@@ -49,7 +49,8 @@ def run(
     config_names: the valid names (for `--help`).
     default_config: the name used without `--config`.
     train_and_evaluate: `(config, workdir) -> final metrics`.
-    default_workdir: config -> output folder used without `--workdir`.
+    family: the folder under runs/ used without `--workdir`
+      (`loop.default_workdir`).
     kind: words for `--help`, e.g. "Mixture" or "Image".
   """
   config_flag = flags_util.define_named_config(
@@ -97,7 +98,7 @@ def run(
       raise app.UsageError(
           f"Unknown method {config.method!r}; valid methods: "
           f"{', '.join(experiment_methods.METHODS)}.")
-    workdir = workdir_flag.value or default_workdir(config)
+    workdir = workdir_flag.value or loop.default_workdir(family, config)
     logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
                  config.method, config.dataset, workdir,
                  jax.default_backend(), jax.device_count())

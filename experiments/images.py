@@ -358,25 +358,9 @@ def save_grid(images, *, title: str, path: str) -> None:
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes found and KL to uniform against steps."""
-  steps = [r["step"] for r in eval_records]
-  fig = Figure(figsize=(9, 3.5))
-  ax1, ax2 = fig.subplots(1, 2)
-  ax1.plot(steps, [r["modes"] for r in eval_records], marker="o")
-  ax1.set_xlabel("step")
-  ax1.set_ylabel("modes found")
-  ax2.plot(steps, [r["kl"] for r in eval_records], marker="o")
-  ax2.set_xlabel("step")
-  ax2.set_ylabel("KL(generated || uniform)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-
-
-def default_workdir(config: ml_collections.ConfigDict) -> str:
-  num_seeds = config.get("num_seeds", 1)
-  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
-           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
-  return os.path.join("runs", "images",
-                      f"{config.dataset}_{config.method}_{seeds}")
+  loop.plot_eval_curves(eval_records, path, [
+      ("modes found", [("modes", None, 1.0)]),
+      ("KL(generated || uniform)", [("kl", None, 1.0)])])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -407,4 +391,4 @@ if __name__ == "__main__":
   cli.run(get_config=image_configs.get_config,
           config_names=image_configs.CONFIGS, default_config="stacked_digits",
           train_and_evaluate=train_and_evaluate,
-          default_workdir=default_workdir, kind="Image")
+          family="images", kind="Image")

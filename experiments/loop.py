@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
+from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
@@ -39,6 +40,37 @@ RESUMABLE_FIELDS = (
     "num_steps", "eval", "log_every", "checkpoint_every",
     "checkpoints_to_keep", "num_devices",
 )
+
+
+# One panel of `plot_eval_curves`: (y label, [(metric, legend label or None,
+# scale)]).
+Panel = Tuple[str, Sequence[Tuple[str, Optional[str], float]]]
+
+
+def plot_eval_curves(eval_records: list, path: str,
+                     panels: Sequence[Panel]) -> None:
+  """Side-by-side panels of evaluation metrics against steps, as a PNG."""
+  steps = [r["step"] for r in eval_records]
+  fig = Figure(figsize=(4.5 * len(panels), 3.5))
+  for ax, (ylabel, series) in zip(fig.subplots(1, len(panels)), panels):
+    for i, (name, label, scale) in enumerate(series):
+      ax.plot(steps, [scale * r[name] for r in eval_records],
+              marker="o" if i == 0 else ".", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if any(label for _, label, _ in series):
+      ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def default_workdir(family: str, config: ml_collections.ConfigDict) -> str:
+  """runs/<family>/<data set>_<method>_seed<s> (or _seeds<a>-<b>)."""
+  num_seeds = config.get("num_seeds", 1)
+  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
+           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
+  return os.path.join("runs", family,
+                      f"{config.dataset}_{config.method}_{seeds}")
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -18,7 +18,6 @@ in <workdir>/seed_<s>/. Several hosts: run the same command on each with
 
 import copy
 import functools
-import os
 
 from absl import logging
 import jax
@@ -153,26 +152,10 @@ def plot_samples(samples, real, *, title: str, path: str) -> None:
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes and HQS against steps."""
-  steps = [r["step"] for r in eval_records]
-  fig = Figure(figsize=(9, 3.5))
-  ax1, ax2 = fig.subplots(1, 2)
-  ax1.plot(steps, [r["modes"] for r in eval_records], marker="o", label="modes")
-  ax1.plot(steps, [r["strict_modes"] for r in eval_records], marker=".",
-           label="strict modes")
-  ax1.set_xlabel("step")
-  ax1.legend()
-  ax2.plot(steps, [100 * r["hqs"] for r in eval_records], marker="o")
-  ax2.set_xlabel("step")
-  ax2.set_ylabel("HQS (%)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-
-
-def default_workdir(config: ml_collections.ConfigDict) -> str:
-  num_seeds = config.get("num_seeds", 1)
-  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
-           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
-  return os.path.join("runs", "mog", f"{config.dataset}_{config.method}_{seeds}")
+  loop.plot_eval_curves(eval_records, path, [
+      ("modes", [("modes", "modes", 1.0),
+                 ("strict_modes", "strict modes", 1.0)]),
+      ("HQS (%)", [("hqs", None, 100.0)])])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -215,4 +198,4 @@ def train_seeds(
 if __name__ == "__main__":
   cli.run(get_config=mog_configs.get_config, config_names=mog_configs.CONFIGS,
           default_config="ring", train_and_evaluate=train_and_evaluate,
-          default_workdir=default_workdir, kind="Mixture")
+          family="mog", kind="Mixture")
