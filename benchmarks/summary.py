@@ -17,10 +17,7 @@ import argparse
 import json
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 
 BEGIN = "<!-- performance:begin -->"
 END = "<!-- performance:end -->"
@@ -66,9 +63,22 @@ def _header(results, title):
   ]
 
 
+def _save_log_log(fig, ax, xlabel, ylabel, path):
+  """Log-log axes (base-2 x) with grid and legend, saved as a PNG."""
+  ax.set_xscale("log", base=2)
+  ax.set_yscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(True, which="both", alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
 def plot_matching(assignment, path):
   rows = assignment["cold"]
-  fig, ax = plt.subplots(figsize=(5.5, 4))
+  fig = Figure(figsize=(5.5, 4))
+  ax = fig.subplots()
   for key, label, marker in [
       ("auction", "auction (Gauss-Seidel, default on CPU)", "o"),
       ("jacobi", "auction (Jacobi)", "s"),
@@ -78,21 +88,15 @@ def plot_matching(assignment, path):
     if points:
       n, ms = zip(*points)
       ax.plot(n, ms, marker=marker, label=label)
-  ax.set_xscale("log", base=2)
-  ax.set_yscale("log")
-  ax.set_xlabel("n (n x n euclidean costs, 8-d clouds)")
-  ax.set_ylabel("ms per solve (median, wall)")
-  ax.grid(True, which="both", alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_log_log(fig, ax, "n (n x n euclidean costs, 8-d clouds)",
+                "ms per solve (median, wall)", path)
 
 
 def plot_step_vs_batch(step, path):
   rows = step["step_vs_batch"]
   batch = [r["batch_size"] for r in rows]
-  fig, ax = plt.subplots(figsize=(5.5, 4))
+  fig = Figure(figsize=(5.5, 4))
+  ax = fig.subplots()
   for key, label, color, marker in [("gan", "GAN", "tab:blue", "o"),
                                     ("diwgan", "DIW-GAN (auction)",
                                      "tab:orange", "s")]:
@@ -100,21 +104,15 @@ def plot_step_vs_batch(step, path):
             color=color, label=f"{label}, wall")
     ax.plot(batch, [r[f"{key}_cpu_step_ms"] for r in rows], marker=marker,
             color=color, ls="--", alpha=0.6, label=f"{label}, process CPU")
-  ax.set_xscale("log", base=2)
-  ax.set_yscale("log")
-  ax.set_xlabel("batch size B")
-  ax.set_ylabel("ms per training step (lax.scan)")
-  ax.grid(True, which="both", alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save_log_log(fig, ax, "batch size B", "ms per training step (lax.scan)",
+                path)
 
 
 def plot_profile(step, path):
   pieces = step["profile"]["pieces"]
   names = list(pieces)[::-1]
-  fig, ax = plt.subplots(figsize=(7.5, 3.8))
+  fig = Figure(figsize=(7.5, 3.8))
+  ax = fig.subplots()
   ax.barh(names, [pieces[n]["ms"] for n in names], color="tab:blue",
           label="wall")
   ax.barh(names, [pieces[n]["cpu_ms"] for n in names], color="tab:orange",
@@ -128,7 +126,6 @@ def plot_profile(step, path):
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def assignment_section(results, figures_rel):
