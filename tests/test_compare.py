@@ -22,14 +22,8 @@ OVERRIDES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-  """Tiny models run in microseconds: skip XLA's optimisations (~35% less
-  compile time, most of these tests' cost)."""
-  saved = jax.config.values["jax_disable_most_optimizations"]
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", saved)
+# Tiny models run in microseconds: compile them without XLA's optimisations.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 @pytest.fixture(scope="module")

@@ -33,14 +33,8 @@ from experiments.configs import mog as mog_configs
 BASELINES = ("unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def fast_compile():
-  """Tiny models run in microseconds: skip XLA's optimisations (~35% less
-  compile time, most of these tests' cost)."""
-  saved = jax.config.values["jax_disable_most_optimizations"]
-  jax.config.update("jax_disable_most_optimizations", True)
-  yield
-  jax.config.update("jax_disable_most_optimizations", saved)
+# Tiny models run in microseconds: compile them without XLA's optimisations.
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def tiny_config(method):
