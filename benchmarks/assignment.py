@@ -279,7 +279,7 @@ def main():
 
   print(f"Cold solves, median of {args.repeats} (1 above n=2048, 2 above "
         f"n=1024); {args.dim}-d point clouds; auction = default (bidding "
-        f"{assignment._resolve_bidding('auto')})")  # pylint: disable=protected-access
+        f"{assignment.driver.resolve_bidding('auto')})")  # pylint: disable=protected-access
   print(f"{'n':>6} {'auction ms':>11} {'jacobi ms':>10} {'scipy ms':>9} "
         f"{'hungarian ms':>13} {'auc/scipy':>10} {'cpu ratio':>10} "
         f"{'max gap':>9} {'bids':>7}")

@@ -150,7 +150,7 @@ def generator_weights(
     bandwidth: Union[str, float] = "scott",
     exponent: float = 1.0,
     clip: Optional[Tuple[float, float]] = None,
-    chunk_size: int = 4096,
+    chunk_size: int = 1024,
 ) -> jax.Array:
   """Generator importance weights `w_g` of this step's latents.
 

@@ -200,10 +200,10 @@ def kde_log_density(
   `log w_i + log_normalizer - 0.5 * (||W x||^2 - 2 (W x).(W p_i) + ||W p_i||^2)`
   (points and queries are first centred on the weighted mean of the points to
   keep the norms, hence the float32 cancellation error, small). A `lax.scan`
-  over chunks of `chunk_size` points keeps a running (max, sum-exp) per query,
-  so memory is O(q x chunk_size). The reference set is padded with zero-weight
-  points to a multiple of the chunk size; zero-weight points contribute
-  nothing. All matmuls use `Precision.HIGHEST`.
+  over chunks of at most `chunk_size` points keeps a running (max, sum-exp)
+  per query, so memory is O(q x chunk_size). The reference set is padded with
+  fewer zero-weight points than there are chunks; zero-weight points
+  contribute nothing. All matmuls use `Precision.HIGHEST`.
 
   Accuracy: in float32 the expanded square loses about
   `eps * ||W (x - mean)||^2` nats, which grows like `1 / factor**2`. With
@@ -214,7 +214,8 @@ def kde_log_density(
   Args:
     kde: a fitted `GaussianKDE` with n points in d dimensions.
     queries: (q, d) query points (a (q,) array is read as d = 1).
-    chunk_size: number of reference points per chunk (static); clipped to n.
+    chunk_size: the most reference points per chunk (static); the points
+      are split into the fewest chunks of at most this size, all of one size.
 
   Returns:
     (q,) log densities.
@@ -236,8 +237,11 @@ def kde_log_density(
         f"queries must have shape (q, {dim}), got {queries.shape}."
     )
 
-  chunk = max(1, min(chunk_size, num_points))
-  num_chunks = -(-num_points // chunk)
+  # Balanced chunks: the fewest chunks of at most `chunk_size` points, all of
+  # one size, so the padding is less than one point per chunk (5,120 points
+  # in chunks of 4,096 would otherwise pad to 8,192 and do 60% more work).
+  num_chunks = -(-num_points // max(1, chunk_size))
+  chunk = -(-num_points // num_chunks)
   pad = num_chunks * chunk - num_points
 
   center = jax.lax.stop_gradient(

@@ -310,11 +310,11 @@ def test_jit_and_no_retrace():
 def test_eager_calls_share_one_compilation():
   cost = _point_cloud_cost(9, 24, 24)
   assignment.auction(cost, eps_final=1e-4)
-  size = assignment._auction._cache_size()  # pylint: disable=protected-access
+  size = assignment.driver._auction._cache_size()  # pylint: disable=protected-access
   for seed in range(3):
     assignment.auction(_point_cloud_cost(seed, 24, 24), eps_final=1e-5 * seed
                        + 1e-5, max_rounds=1000 + seed)
-  assert assignment._auction._cache_size() == size  # pylint: disable=protected-access
+  assert assignment.driver._auction._cache_size() == size  # pylint: disable=protected-access
 
 
 @pytest.mark.parametrize("bidding", ["gauss_seidel", "jacobi"])
