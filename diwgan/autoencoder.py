@@ -1,4 +1,4 @@
-"""Auto-encoder pretraining with the quality gate of SPEC section 1, step 1.
+"""Auto-encoder pretraining with the quality gate of docs/method.md (Setup, step 1).
 
 The GAN's matching lives in the latent space of this frozen auto-encoder, so a
 poor auto-encoder silently ruins the method: `check_quality` refuses it with a

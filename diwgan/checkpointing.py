@@ -8,6 +8,7 @@ exactly where the interrupted one stopped.
 
 import json
 import os
+import shutil
 from typing import Any, Dict, Iterable, Optional
 
 import jax
@@ -78,6 +79,18 @@ class Checkpointer:
             config=ocp.args.JsonSave(config),
         ),
     )
+
+  def set_aside(self, step: int, destination: str) -> None:
+    """Moves checkpoint `step` out of the managed folder, to `destination`.
+
+    For a damaged checkpoint: it is kept for inspection, and the run can
+    write that step again.
+    """
+    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+    if os.path.exists(destination):
+      shutil.rmtree(destination)
+    shutil.move(os.path.join(self.directory, str(step)), destination)
+    self._manager.reload()
 
   def wait(self) -> None:
     """Blocks until pending asynchronous saves are on disk."""

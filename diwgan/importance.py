@@ -8,7 +8,7 @@ Section 3 of the DIW-GAN paper defines two weights per generator step:
 * the target weight `w_r[i]`: how uncovered real anchor `i` has stayed, i.e. its
   mean matched distance over the last N steps.
 
-Both are normalised to mean 1 over the batch (SPEC section 1). The history lives
+Both are normalised to mean 1 over the batch (docs/method.md). The history lives
 in `ImportanceState`, an explicit pytree carried in the train state.
 """
 
@@ -111,7 +111,7 @@ def shape_weights(
     exponent: float = 1.0,
     clip: Optional[Tuple[float, float]] = None,
 ) -> jax.Array:
-  """Optional knobs of SPEC section 1, then normalisation to mean 1.
+  """Optional knobs of docs/method.md (exponent, clip), then normalisation to mean 1.
 
   Args:
     weights: (b,) non-negative weights.

@@ -5,7 +5,7 @@ to the weighted data covariance times `factor**2`, Scott's or Silverman's rule
 on the effective sample size, or a fixed factor), but evaluates the log density
 by scanning over chunks of the reference set with a running logsumexp, so the
 memory is O(queries x chunk) and never O(queries x points x dim). It is used
-twice by DIW-GAN (SPEC section 1): once to draw the real anchors from a KDE of
+twice by DIW-GAN (docs/method.md): once to draw the real anchors from a KDE of
 the encoded data set, and every step to weight generated latents by their
 density under a KDE of a ring buffer of recent generated latents (masked with
 zero weights while the buffer is not yet full).

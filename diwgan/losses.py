@@ -109,7 +109,7 @@ def matched_distance_loss(
     target_weights: ArrayLike | None = None,
     generator_weights: ArrayLike | None = None,
 ) -> jax.Array:
-  """The DIW term `mean_i(w_r[i] * w_g[pi(i)] * C[i, pi(i)])` (SPEC section 1).
+  """The DIW term `mean_i(w_r[i] * w_g[pi(i)] * C[i, pi(i)])` (docs/method.md).
 
   Weights and assignment are held constant (`stop_gradient`): the gradient
   flows only through the matched costs.

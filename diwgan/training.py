@@ -350,7 +350,7 @@ def make_optimizer(
     learning_rate: initial rate.
     num_steps: length of the decay (the run's generator steps; the
       discriminator's schedule counts its own updates).
-    b1: Adam beta1 (0.5, the GAN default of SPEC section 5).
+    b1: Adam beta1 (0.5, the GAN default of docs/method.md, Training details).
     b2: Adam beta2.
     decay: "cosine" or "constant".
     final_fraction: rate at the end of the cosine as a fraction of the start.

@@ -4,13 +4,16 @@ r"""Adds DIW-GAN's matched-distance term to a GAN written in plain flax/optax.
   python examples/diw_loss_in_your_gan.py --steps=300 --alpha=0  # plain GAN
 
 The GAN below (networks, losses, optimizers, train step) is ordinary flax and
-optax code; only the DIW term comes from `diwgan`, through its pure functions:
+optax code; only the DIW term comes from `diwgan`, in one call:
 
-  anchors   = kde_sample(fit_kde(real_features), key, B)     # once
-  cost      = pairwise_distances(anchors, features(G(z)))    # (B, B)
-  pi        = auction(stop_gradient(cost))                   # one-to-one
-  w_g, w_r  = generator_weights(...), target_weights(...)    # ring buffers
-  term      = matched_distance_loss(cost, pi, w_r, w_g)      # add to L_G
+  anchors = kde_sample(fit_kde(real_features), key, B)               # once
+  term, importance, aux = diw_term(anchors, features(G(z)), importance)
+  loss = adversarial + alpha * term                                  # L_G
+
+`diw_term` computes the distances, the one-to-one matching (no gradient),
+the two importance weights from the ring buffers in `importance` and the
+weighted matched distance, and returns the buffers with this step written
+(`diwgan.diw`; its pieces are public too).
 
 DIW-GAN matches in the latent space of a frozen auto-encoder; this example
 keeps it short by matching in the 2-D data space (`features` is the identity).
@@ -27,17 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from diwgan.assignment import auction
-from diwgan.distances import pairwise_distances
+from diwgan import diw_term
 from diwgan.importance import ImportanceState
-from diwgan.importance import generator_weights
 from diwgan.importance import init_importance_state
-from diwgan.importance import target_weights
-from diwgan.importance import update_importance_state
 from diwgan.kde import fit_kde
 from diwgan.kde import kde_sample
-from diwgan.losses import matched_costs
-from diwgan.losses import matched_distance_loss
 
 NUM_MODES = 8
 MODE_STD = 0.01
@@ -144,20 +141,11 @@ def train_step(state: State, key: jax.Array, *, alpha: float):
   def generator_loss(params):
     fake = generator.apply(params, noise)
     adversarial = bce(discriminator.apply(discriminator_params, fake), 1.0)
-    latents = features(fake)
-    cost = pairwise_distances(state.anchors, latents)  # (B, B)
-    # The matching carries no gradient. No warm start from last step's
-    # prices: the columns are fresh samples, so old prices do not fit them.
-    matching = auction(jax.lax.stop_gradient(cost))
-    w_g = generator_weights(latents, state.importance)
-    w_r = target_weights(state.importance)
-    term = matched_distance_loss(
-        cost, matching.assignment, target_weights=w_r, generator_weights=w_g)
-    aux = (latents, matched_costs(jax.lax.stop_gradient(cost),
-                                  matching.assignment), term)
-    return adversarial + alpha * term, aux
+    term, importance, aux = diw_term(
+        state.anchors, features(fake), state.importance)
+    return adversarial + alpha * term, (term, importance, aux)
 
-  (g_loss, (latents, matched, term)), g_grads = jax.value_and_grad(
+  (g_loss, (term, importance, aux)), g_grads = jax.value_and_grad(
       generator_loss, has_aux=True)(state.generator_params)
   updates, generator_opt_state = generator_optimizer.update(
       g_grads, state.generator_opt_state)
@@ -169,11 +157,11 @@ def train_step(state: State, key: jax.Array, *, alpha: float):
       generator_opt_state=generator_opt_state,
       discriminator_opt_state=discriminator_opt_state,
       anchors=state.anchors,
-      # Written after use: a step's weights come from the previous steps only.
-      importance=update_importance_state(state.importance, latents, matched),
+      # This step written after its weights were read from the buffers.
+      importance=importance,
   )
   return state, {"d_loss": d_loss, "g_loss": g_loss, "diw_term": term,
-                 "matched_distance": jnp.mean(matched)}
+                 "matched_distance": jnp.mean(aux.matched_distances)}
 
 
 def modes_covered(samples: np.ndarray, hq_std: float = 3.0):

@@ -10,6 +10,7 @@ program, so that both modules (each with a `--config`) import side by side.
 
 import json
 import logging as std_logging
+import sys
 from typing import Any, Callable, Sequence
 
 from absl import app
@@ -18,9 +19,12 @@ from absl import logging
 import jax
 import ml_collections
 
+from diwgan import autoencoder
+from diwgan import checkpointing
 from experiments import flags_util
 from experiments import loop
 from experiments import methods as experiment_methods
+from experiments import validation
 
 ConfigFn = Callable[[str], ml_collections.ConfigDict]
 
@@ -38,7 +42,7 @@ def run(
     get_config: ConfigFn,
     config_names: Sequence[str],
     default_config: str,
-    train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any],
+    train_and_evaluate: Callable[..., Any],
     family: str,
     kind: str,
 ) -> None:
@@ -48,7 +52,8 @@ def run(
     get_config: config name -> ConfigDict.
     config_names: the valid names (for `--help`).
     default_config: the name used without `--config`.
-    train_and_evaluate: `(config, workdir) -> final metrics`.
+    train_and_evaluate: `(config, workdir, *, start_time) -> final metrics`,
+      `start_time` being when this process started.
     family: the folder under runs/ used without `--workdir`
       (`loop.default_workdir`).
     kind: words for `--help`, e.g. "Mixture" or "Image".
@@ -94,16 +99,31 @@ def run(
         config.num_seeds = seeds_flag.value
       if num_devices_flag.value is not None:
         config.num_devices = num_devices_flag.value
-    if config.method not in experiment_methods.METHODS:
-      raise app.UsageError(
-          f"Unknown method {config.method!r}; valid methods: "
-          f"{', '.join(experiment_methods.METHODS)}.")
     workdir = workdir_flag.value or loop.default_workdir(family, config)
     logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
                  config.method, config.dataset, workdir,
                  jax.default_backend(), jax.device_count())
-    final = train_and_evaluate(config, workdir)
+    try:
+      final = train_and_evaluate(config, workdir,
+                                 start_time=loop.process_start_time())
+    except USER_ERRORS as error:
+      exit_with_one_line(error)
     if jax.process_index() == 0:
       print(json.dumps(final, indent=2))
 
   app.run(main)
+
+
+# Errors about what the user asked for, reported as one line (no traceback):
+# a config value that is not allowed, an auto-encoder that fails its quality
+# gate, a checkpoint of another config or a damaged one, a loss gone NaN.
+# Anything else is a bug and keeps its traceback.
+USER_ERRORS = (validation.ConfigError, autoencoder.AutoEncoderQualityError,
+               checkpointing.CheckpointError, loop.NonFiniteLossError)
+
+
+def exit_with_one_line(error: Exception) -> None:
+  """Prints `error: <message>` to stderr and exits with status 2."""
+  sys.stderr.write(f"error: {error}\n")
+  sys.stderr.flush()
+  sys.exit(2)

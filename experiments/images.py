@@ -30,7 +30,7 @@ import copy
 import functools
 import json
 import math
-from typing import Any, Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Optional
 
 from absl import logging
 from flax import traverse_util
@@ -49,6 +49,7 @@ from diwgan.metrics import images as image_metrics
 from experiments import cli
 from experiments import loop
 from experiments import methods as experiment_methods
+from experiments import validation
 from experiments.configs import images as image_configs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -363,18 +364,23 @@ def plot_curves(eval_records: list, path: str) -> None:
       ("KL(generated || uniform)", [("kl", None, 1.0)])])
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       start_time: Optional[float] = None):
   """Trains `config` into `workdir` (resuming) and returns final metrics.
 
   `config.num_seeds` > 1 trains seeds `config.seed + i` together under vmap;
   `config.num_devices` devices (0: all) split the batch. The seeds share one
   classifier, cached in `<workdir>/classifier` unless the config names one.
+  `start_time` is when the command started (default now).
   """
+  validation.validate(config, datasets=image_configs.CONFIGS,
+                      methods=experiment_methods.METHODS)
   if not config.eval.classifier.dir:
     config = copy.deepcopy(config)
     config.eval.classifier.dir = os.path.join(workdir, "classifier")
   return loop.train_and_evaluate(
-      loop.build_runs(build_experiment, config, workdir), config, workdir)
+      loop.build_runs(build_experiment, config, workdir), config, workdir,
+      start_time=start_time)
 
 
 def train_seeds(

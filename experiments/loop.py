@@ -94,6 +94,8 @@ class Experiment:
     seeds: None for one run; for runs vmapped together (`stack_seeds`), the
       seed of each run: the states then have a leading run axis and
       `evaluate` returns a (runs,) array per metric.
+    quality: optional bar on the metrics of one run (e.g. all modes and
+      HQS >= 80%); the loop reports when it was first passed.
   """
 
   trainer: Trainer
@@ -103,6 +105,7 @@ class Experiment:
   plot: Optional[Callable[[TrainState, str], None]] = None
   summary_plot: Optional[Callable[[list, str], None]] = None
   seeds: Optional[Tuple[int, ...]] = None
+  quality: Optional[Callable[[Dict[str, Any]], bool]] = None
 
 
 def stack_seeds(experiments: Sequence[Experiment], seeds: Sequence[int]
@@ -145,6 +148,7 @@ def stack_seeds(experiments: Sequence[Experiment], seeds: Sequence[int]
                 parallel.select_run(states, 0), path)),
       summary_plot=first.summary_plot,
       seeds=tuple(int(s) for s in seeds),
+      quality=first.quality,
   )
 
 
@@ -320,39 +324,267 @@ def _summarise_runs(values: Dict[str, Any], seeds: Optional[Sequence[int]]
   return summary
 
 
+def process_start_time() -> float:
+  """`time.time()` at which this process started (Linux), else now.
+
+  The clock of `seconds_to_quality` starts here, so it counts the imports,
+  the auto-encoder and the compilation, as a user waiting for the command
+  sees them.
+  """
+  try:
+    with open("/proc/self/stat") as f:
+      # Fields after "pid (comm)": state is field 3, starttime field 22.
+      fields = f.read().rsplit(")", 1)[1].split()
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - (uptime - started)
+  except (OSError, ValueError, IndexError):
+    return time.time()
+
+
+def _format_seconds(seconds: float) -> str:
+  seconds = int(round(max(seconds, 0.0)))
+  hours, rest = divmod(seconds, 3600)
+  minutes, seconds = divmod(rest, 60)
+  if hours:
+    return f"{hours}h{minutes:02d}m"
+  return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class _Progress:
+  """This session's steps per second and the ETA of the run."""
+
+  def __init__(self, total_steps: int):
+    self.total_steps = total_steps
+    self._first = None  # (steps, seconds) of the first chunk: it compiles.
+    self._steps = 0
+    self._seconds = 0.0
+
+  def add(self, steps: int, seconds: float) -> None:
+    if self._first is None:
+      self._first = (steps, seconds)
+    else:
+      self._steps += steps
+      self._seconds += seconds
+
+  def eta(self, step: int) -> str:
+    steps, seconds = ((self._steps, self._seconds) if self._steps
+                      else self._first or (0, 0.0))
+    if seconds <= 0:
+      return "?"
+    return _format_seconds((self.total_steps - step) * seconds / steps)
+
+
+def first_quality(
+    eval_records: Sequence[Dict[str, Any]],
+    quality: Optional[Callable[[Dict[str, Any]], bool]],
+    seeds: Optional[Sequence[int]] = None,
+) -> Dict[str, Any]:
+  """`seconds_to_quality` and `steps_to_quality` of a run's evaluations.
+
+  Args:
+    eval_records: the run's "eval" records in step order, each with
+      `seconds` (since the command started) and the metrics; for vmapped
+      seeds, each metric's per-seed values under `per_seed`.
+    quality: metrics of one run -> whether the run has reached the quality
+      bar; None for no bar.
+    seeds: the seeds of a vmapped run, or None.
+
+  Returns:
+    {} without a bar; else the `seconds` and `step` of the first evaluation
+    that passed (None if none did), as lists over seeds for vmapped runs.
+
+  Example:
+    >>> records = [{"step": 0, "seconds": 5.0, "hqs": 0.1},
+    ...            {"step": 100, "seconds": 9.0, "hqs": 0.9}]
+    >>> first_quality(records, lambda r: r["hqs"] >= 0.8)
+    {'seconds_to_quality': 9.0, 'steps_to_quality': 100}
+  """
+  if quality is None:
+    return {}
+
+  def first(runs_metrics):
+    for record, metrics in runs_metrics:
+      if quality(metrics):
+        return record.get("seconds"), record["step"]
+    return None, None
+
+  if seeds is None:
+    seconds, steps = first((r, r) for r in eval_records)
+    return {"seconds_to_quality": seconds, "steps_to_quality": steps}
+  per_seed = [
+      first((r, {k: v[i] for k, v in r["per_seed"].items()})
+            for r in eval_records)
+      for i in range(len(seeds))]
+  return {"seconds_to_quality": [s for s, _ in per_seed],
+          "steps_to_quality": [t for _, t in per_seed]}
+
+
+@dataclasses.dataclass
+class _RunFiles:
+  """The run's folder: metrics.jsonl, PNGs and JSON (process 0 writes)."""
+
+  workdir: str
+  writer: bool
+
+  @property
+  def metrics_path(self) -> str:
+    return os.path.join(self.workdir, "metrics.jsonl")
+
+  def rewrite_metrics(self, records: list) -> None:
+    if self.writer:
+      _write_jsonl(self.metrics_path, records)
+
+  def append(self, record: dict) -> None:
+    if self.writer:
+      with open(self.metrics_path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+  def write_json(self, name: str, value: dict) -> None:
+    if self.writer:
+      with open(os.path.join(self.workdir, name), "w") as f:
+        json.dump(value, f, indent=2)
+
+
+def _check_resumable(checkpointer, step: int, config_dict: dict) -> None:
+  """Raises if checkpoint `step` was written with another config."""
+  saved_config = checkpointer.restore_config(step)
+  # Checkpoints from before `num_seeds` existed hold one run.
+  if "num_seeds" in config_dict:
+    saved_config.setdefault("num_seeds", 1)
+  diffs = checkpointing.config_differences(
+      saved_config, config_dict, ignore=RESUMABLE_FIELDS)
+  if diffs:
+    listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diffs.items())
+    raise ConfigMismatchError(
+        f"The checkpoint in {checkpointer.directory} was written with a "
+        f"different config ({listed}). Use another --workdir or the same "
+        f"config.")
+
+
+class ConfigMismatchError(checkpointing.CheckpointError):
+  """The checkpoint belongs to another config: no older one will do."""
+
+
+def restore_newest_intact(
+    checkpointer: checkpointing.Checkpointer,
+    template: TrainState,
+    config_dict: dict,
+    workdir: str,
+) -> Tuple[Optional[int], Optional[TrainState]]:
+  """The newest checkpoint that restores, skipping damaged newer ones.
+
+  A checkpoint that cannot be read (truncated, garbage) costs one
+  checkpoint interval: the next older one is tried, and the damaged ones are
+  moved to `<workdir>/damaged_checkpoints/<step>` (so that the run can
+  write those steps again) with a warning naming the step and the error.
+  A checkpoint of another config stops the run at once.
+
+  Returns:
+    (step, state), or (None, None) when there is no checkpoint.
+
+  Raises:
+    checkpointing.CheckpointError: another config, or no checkpoint is
+      intact (the message lists each one's error).
+  """
+  steps = sorted(checkpointer.all_steps(), reverse=True)
+  errors = []
+  for step in steps:
+    try:
+      _check_resumable(checkpointer, step, config_dict)
+      state = checkpointer.restore(step, template)
+    except ConfigMismatchError:
+      raise
+    except checkpointing.CheckpointError as error:
+      logging.warning("Skipping damaged checkpoint %d: %s", step, error)
+      errors.append(f"step {step}: {error}")
+      continue
+    for damaged in steps[:len(errors)]:
+      checkpointer.set_aside(damaged, os.path.join(
+          workdir, "damaged_checkpoints", str(damaged)))
+    if errors:
+      logging.warning(
+          "Resuming from checkpoint %d, the newest intact one; the damaged "
+          "newer one(s) were moved to %s.", step,
+          os.path.join(workdir, "damaged_checkpoints"))
+    return step, state
+  if errors:
+    raise checkpointing.CheckpointError(
+        f"No checkpoint in {checkpointer.directory} is intact: "
+        + "; ".join(errors))
+  return None, None
+
+
+def _non_finite_error(bad, step, seeds, checkpointer) -> NonFiniteLossError:
+  offset, name, value, run = bad
+  good = checkpointer.latest_step()
+  return NonFiniteLossError(
+      f"{name} became {value} at step {step + offset + 1}"
+      + (f" in the run of seed {seeds[run]}" if seeds else "")
+      + ". Last good checkpoint: "
+      + (f"step {good} in {checkpointer.directory}" if good is not None
+         else "none (no checkpoint was written yet)")
+      + ". Lower the learning rates or alpha and rerun; resuming from "
+      "that checkpoint with the same config repeats the failure.")
+
+
+def _train_record(step, length, elapsed, seconds, metrics, seeds) -> dict:
+  record = {
+      "kind": "train", "step": step, "steps_per_sec": length / elapsed,
+      "seconds": seconds,
+      **{k: float(np.mean(v)) for k, v in metrics.items()},
+  }
+  if seeds:
+    record["per_seed"] = {k: [float(x) for x in np.mean(v, axis=-1)]
+                          for k, v in metrics.items()}
+  return record
+
+
 def train_and_evaluate(
-    experiment: Experiment, config: ml_collections.ConfigDict, workdir: str
+    experiment: Experiment,
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    start_time: Optional[float] = None,
 ) -> Dict[str, Any]:
   """Trains, evaluates and checkpoints; returns the final evaluation.
 
   Writes to `workdir`: `metrics.jsonl` (one line per logged chunk, kind
-  "train", and per evaluation, kind "eval"), `samples_<step>.png`,
-  `curves.png`, `final_metrics.json`, `config.json` and `checkpoints/`.
-  With several seeds (`experiment.seeds`), every metric is the mean over the
-  runs, with `<name>_std` and a `per_seed` dict of lists beside it (and
-  `seeds` in `final_metrics.json`); the samples plotted are the first run's.
+  "train", and per evaluation, kind "eval", each with `seconds` since the
+  command started), `samples_<step>.png`, `curves.png`, `final_metrics.json`,
+  `config.json` and `checkpoints/`. With several seeds (`experiment.seeds`),
+  every metric is the mean over the runs, with `<name>_std` and a `per_seed`
+  dict of lists beside it (and `seeds` in `final_metrics.json`); the samples
+  plotted are the first run's. With a quality bar (`experiment.quality`),
+  `final_metrics.json` has `seconds_to_quality` and `steps_to_quality` of
+  the first evaluation that passed it (None if none did).
 
   Devices: `config.num_devices` (0 or absent: all devices of all processes)
   split the global batch; one device runs the plain jit step.
+
+  Args:
+    experiment: what to train.
+    config: the run's config.
+    workdir: output folder; a checkpoint there is resumed.
+    start_time: `time.time()` when the command started (default: now); a
+      resumed run's clock continues from its last kept record.
   """
   _check_schedule(config)
+  session_start = time.time() if start_time is None else start_time
   seeds = experiment.seeds
   mesh = parallel.make_mesh(config.get("num_devices", 0))
   data_parallel = mesh.size > 1
   # Every process trains and evaluates; process 0 alone writes files, orbax
   # coordinates the checkpoint writes of all processes.
-  writer = jax.process_index() == 0
+  files = _RunFiles(workdir, writer=jax.process_index() == 0)
   os.makedirs(workdir, exist_ok=True)
   config_dict = json.loads(config.to_json())
-  if writer:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(config_dict, f, indent=2)
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  files.write_json("config.json", config_dict)
   checkpointer = checkpointing.Checkpointer(
       os.path.join(workdir, "checkpoints"),
       max_to_keep=config.checkpoints_to_keep,
   )
-  trainer = experiment.trainer
   logging.info(
       "Training on %d %s device(s) (%d process(es))%s.", mesh.size,
       jax.default_backend(), jax.process_count(),
@@ -361,65 +593,51 @@ def train_and_evaluate(
   def place(state):
     return parallel.replicate(state, mesh) if data_parallel else state
 
-  latest = checkpointer.latest_step()
+  # The template's sharding (replicated over this run's mesh, or one
+  # device) is where orbax puts the arrays: any device count restores any
+  # checkpoint.
+  latest, state = restore_newest_intact(
+      checkpointer, place(experiment.template_state()), config_dict, workdir)
   if latest is None:
     state = place(experiment.initial_state())
     records = []
   else:
-    saved_config = checkpointer.restore_config(latest)
-    # Checkpoints from before `num_seeds` existed hold one run.
-    if "num_seeds" in config_dict:
-      saved_config.setdefault("num_seeds", 1)
-    diffs = checkpointing.config_differences(
-        saved_config, config_dict, ignore=RESUMABLE_FIELDS
-    )
-    if diffs:
-      listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diffs.items())
-      raise checkpointing.CheckpointError(
-          f"The checkpoint in {checkpointer.directory} was written with a "
-          f"different config ({listed}). Use another --workdir or the same "
-          f"config."
-      )
-    # The template's sharding (replicated over this run's mesh, or one
-    # device) is where orbax puts the arrays: any device count restores
-    # any checkpoint.
-    state = checkpointer.restore(latest, place(experiment.template_state()))
     # Drop what was logged after the checkpoint: those steps run again.
-    records = [r for r in _read_jsonl(metrics_path) if r["step"] <= latest]
+    records = [r for r in _read_jsonl(files.metrics_path)
+               if r["step"] <= latest]
     logging.info("Resumed from checkpoint at step %d in %s.", latest,
                  checkpointer.directory)
-  if writer:
-    _write_jsonl(metrics_path, records)
+  files.rewrite_metrics(records)
+  # The run's clock: seconds since the command started, continued from the
+  # last kept record when resuming.
+  offset = records[-1].get("seconds", 0.0) if records else 0.0
+
+  def clock() -> float:
+    return offset + time.time() - session_start
 
   train_chunk = parallel.make_train_steps(
-      trainer, mesh=mesh, vmap_runs=seeds is not None)
-  evaluate = experiment.evaluate
+      experiment.trainer, mesh=mesh, vmap_runs=seeds is not None)
   step = int(np.asarray(parallel.local_copy(state.step)).reshape(-1)[0])
   eval_records = [r for r in records if r["kind"] == "eval"]
-
-  def append(record):
-    if writer:
-      with open(metrics_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
 
   def run_eval(state, step):
     # One device's copy: the evaluation of a one-device run, on any mesh.
     state = parallel.local_copy(state)
-    result = _summarise_runs(evaluate(state), seeds)
-    record = {"kind": "eval", "step": step, **result}
+    result = _summarise_runs(experiment.evaluate(state), seeds)
+    record = {"kind": "eval", "step": step, "seconds": clock(), **result}
     eval_records.append(record)
-    append(record)
-    if writer and experiment.plot is not None:
+    files.append(record)
+    if files.writer and experiment.plot is not None:
       experiment.plot(state, os.path.join(workdir, f"samples_{step:06d}.png"))
-    logging.info("eval step %d: %s", step, ", ".join(
+    logging.info("eval step %d/%d: %s", step, config.num_steps, ", ".join(
         f"{k}={v:.4g}" for k, v in result.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)))
     return record
 
   if step == 0 and not eval_records:
     run_eval(state, 0)
-  last_eval = eval_records[-1] if eval_records else None
-  start_time = time.time()
+  progress = _Progress(config.num_steps)
+  session_train_start = time.time()
   while step < config.num_steps:
     length = min(config.log_every, config.num_steps - step)
     chunk_start = time.time()
@@ -428,50 +646,36 @@ def train_and_evaluate(
     elapsed = time.time() - chunk_start
     bad = _first_non_finite(metrics)
     if bad is not None:
-      offset, name, value, run = bad
-      good = checkpointer.latest_step()
       checkpointer.close()
-      raise NonFiniteLossError(
-          f"{name} became {value} at step {step + offset + 1}"
-          + (f" in the run of seed {seeds[run]}" if seeds else "")
-          + ". Last good checkpoint: "
-          + (f"step {good} in {checkpointer.directory}" if good is not None
-             else "none (no checkpoint was written yet)")
-          + ". Lower the learning rates or alpha and rerun; resuming from "
-          "that checkpoint with the same config repeats the failure."
-      )
+      raise _non_finite_error(bad, step, seeds, checkpointer)
     step += length
-    record = {
-        "kind": "train", "step": step, "steps_per_sec": length / elapsed,
-        **{k: float(np.mean(v)) for k, v in metrics.items()},
-    }
-    if seeds:
-      record["per_seed"] = {k: [float(x) for x in np.mean(v, axis=-1)]
-                            for k, v in metrics.items()}
-    append(record)
+    progress.add(length, elapsed)
+    record = _train_record(step, length, elapsed, clock(), metrics, seeds)
+    files.append(record)
     logging.info(
-        "step %d  %.1f steps/s  d_loss %.4f  g_loss %.4f%s", step,
-        record["steps_per_sec"], record["d_loss"], record["g_loss"],
+        "step %d/%d  %.1f steps/s  ETA %s  d_loss %.4f  g_loss %.4f%s", step,
+        config.num_steps, record["steps_per_sec"], progress.eta(step),
+        record["d_loss"], record["g_loss"],
         f"  matched {record['matched_distance']:.4f}"
         if "matched_distance" in record else "",
     )
     if step % config.eval.every == 0 or step == config.num_steps:
-      last_eval = run_eval(state, step)
+      run_eval(state, step)
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       checkpointer.save(step, state, config_dict)
   checkpointer.close()
 
+  last_eval = eval_records[-1] if eval_records else None
   final = {
       "step": step,
-      "train_seconds_this_session": time.time() - start_time,
+      "seconds": clock(),
+      "train_seconds_this_session": time.time() - session_train_start,
+      **first_quality(eval_records, experiment.quality, seeds),
       **({"num_seeds": len(seeds), "seeds": list(seeds)} if seeds else {}),
-      **({k: v for k, v in last_eval.items() if k not in ("kind", "step")}
-         if last_eval else {}),
+      **({k: v for k, v in last_eval.items()
+          if k not in ("kind", "step", "seconds")} if last_eval else {}),
   }
-  if writer:
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump(final, f, indent=2)
-    if experiment.summary_plot is not None and eval_records:
-      experiment.summary_plot(eval_records,
-                              os.path.join(workdir, "curves.png"))
+  files.write_json("final_metrics.json", final)
+  if files.writer and experiment.summary_plot is not None and eval_records:
+    experiment.summary_plot(eval_records, os.path.join(workdir, "curves.png"))
   return final

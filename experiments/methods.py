@@ -1,6 +1,6 @@
 """Builds the `training.Method` named by `config.method`.
 
-Methods (SPEC sections 1 and 4):
+Methods (docs/method.md and docs/baselines.md):
 
 | name | what | hyper-parameters |
 | --- | --- | --- |
@@ -85,6 +85,9 @@ def _diw_method(name, config, encode):
       target_weight_exponent=diw.target_weight_exponent,
       generator_weight_clip=_clip(diw.generator_weight_clip),
       target_weight_clip=_clip(diw.target_weight_clip),
+      auction_options=(
+          {"eps_final": float(diw.auction_eps_final)}
+          if diw.get("auction_eps_final", 0.0) > 0 else {}),
       name=name,
   )
   fields.update(DIW_VARIANTS[name])

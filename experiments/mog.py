@@ -18,6 +18,7 @@ in <workdir>/seed_<s>/. Several hosts: run the same command on each with
 
 import copy
 import functools
+from typing import Optional
 
 from absl import logging
 import jax
@@ -34,6 +35,7 @@ from diwgan.metrics import mog as mog_metrics
 from experiments import cli
 from experiments import loop
 from experiments import methods as experiment_methods
+from experiments import validation
 from experiments.configs import mog as mog_configs
 
 
@@ -123,6 +125,13 @@ def build_experiment(
                  title=f"{config.dataset} {config.method} step {int(state.step)}",
                  path=path)
 
+  num_modes = mixture.means.shape[0]
+
+  def quality(metrics):
+    # The bar of `seconds_to_quality`: every mode, HQS >= eval.quality_hqs.
+    return (metrics["modes"] >= num_modes
+            and metrics["hqs"] >= config.eval.quality_hqs)
+
   return loop.Experiment(
       trainer=trainer,
       initial_state=lambda: trainer.init(init_key, method_state(True)),
@@ -130,6 +139,7 @@ def build_experiment(
       evaluate=evaluate,
       plot=plot,
       summary_plot=plot_curves,
+      quality=quality,
   )
 
 
@@ -158,14 +168,25 @@ def plot_curves(eval_records: list, path: str) -> None:
       ("HQS (%)", [("hqs", None, 100.0)])])
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       start_time: Optional[float] = None):
   """Trains `config` into `workdir` (resuming) and returns final metrics.
 
   `config.num_seeds` > 1 trains seeds `config.seed + i` together under vmap
   (see `train_seeds`); `config.num_devices` devices (0: all) split the batch.
+  `start_time` (`time.time()` of the command's start, default now) starts
+  the clock of `seconds_to_quality`.
   """
+  validate_config(config)
   return loop.train_and_evaluate(
-      loop.build_runs(build_experiment, config, workdir), config, workdir)
+      loop.build_runs(build_experiment, config, workdir), config, workdir,
+      start_time=start_time)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises `validation.ConfigError` naming a field whose value is wrong."""
+  validation.validate(config, datasets=mog_configs.CONFIGS,
+                      methods=experiment_methods.METHODS)
 
 
 def train_seeds(

@@ -1,4 +1,4 @@
-"""Strict JAX settings for every test (see STYLE.md)."""
+"""Strict JAX settings for every test: rank promotion raises, float32."""
 
 import jax
 import pytest

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -37,7 +39,32 @@ def test_cli_unknown_config_lists_valid_ones(tmp_path):
   assert "ring, grid, random_grid, cube" in result.stderr
 
 
+def _one_line_error(result):
+  """The command failed with exit status 2 and one `error:` line, no trace."""
+  assert result.returncode == 2, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines()
+            if line.startswith("error: ")]
+  assert len(errors) == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  return errors[0]
+
+
 def test_cli_unknown_method(tmp_path):
   result = _run("--method=vae", f"--workdir={tmp_path}", timeout=120)
-  assert result.returncode != 0
-  assert "Unknown method 'vae'" in result.stderr
+  line = _one_line_error(result)
+  assert "config.method='vae'" in line and "'diwgan'" in line
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--config.batch_size=0"], "config.batch_size=0: must be an integer >= 1"),
+    (["--method=pacgan", "--config.batch_size=510"],
+     "config.batch_size=510: must be a multiple of "
+     "config.methods.pacgan.pack_size=4"),
+    (["--config.diw.matcher=sinkhorn"], "config.diw.matcher='sinkhorn'"),
+])
+def test_cli_bad_config_fails_before_any_work(tmp_path, args, expected):
+  result = _run(*args, f"--workdir={tmp_path}", timeout=120)
+  assert expected in _one_line_error(result)
+  # Refused before the auto-encoder or anything else ran.
+  assert not os.path.exists(tmp_path / "anchor_quality.json")
+  assert not os.path.exists(tmp_path / "checkpoints")

@@ -9,7 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "diw_loss_in_your_gan.py")
 # The pure API a user's own GAN may import (docs/api.md).
 PURE_MODULES = {
-    "diwgan.assignment", "diwgan.distances", "diwgan.importance",
+    "diwgan", "diwgan.diw", "diwgan.assignment", "diwgan.distances",
+    "diwgan.importance",
     "diwgan.kde", "diwgan.losses",
 }
 

@@ -1,4 +1,4 @@
-"""The baselines of SPEC section 4 and the DIW-GAN ablations, on tiny models.
+"""The baselines of docs/baselines.md and the DIW-GAN ablations, on tiny models.
 
 Each method runs a few steps of the generic `Trainer`; each distinctive
 mechanism is checked against a reference: the unrolled gradient against

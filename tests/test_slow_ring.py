@@ -1,4 +1,4 @@
-"""A shortened default ring run must find the modes (SPEC acceptance)."""
+"""A shortened default ring run must find the modes (docs/RESULTS.md, ring acceptance)."""
 
 import pytest
 

@@ -132,7 +132,7 @@ def test_resume_with_other_config_is_refused(tmp_path):
     mog.train_and_evaluate(config, workdir)
 
 
-def test_corrupt_checkpoint_gives_clear_error(tmp_path):
+def test_no_intact_checkpoint_gives_clear_error(tmp_path):
   config = tiny_config("gan", num_steps=20)
   workdir = str(tmp_path / "run")
   mog.train_and_evaluate(config, workdir)
@@ -144,6 +144,30 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
   config.num_steps = 40
   with pytest.raises(checkpointing.CheckpointError, match="20"):
     mog.train_and_evaluate(config, workdir)
+
+
+def test_truncated_newest_checkpoint_resumes_from_the_one_before(tmp_path):
+  config = tiny_config("diwgan", num_steps=40)
+  config.checkpoint_every = 10
+  full_dir = str(tmp_path / "full")
+  mog.train_and_evaluate(config, full_dir)
+  damaged_dir = str(tmp_path / "damaged")
+  mog.train_and_evaluate(config, damaged_dir)
+  # Truncate every file of the newest checkpoint (step 40) to half its size.
+  for root, _, files in os.walk(os.path.join(damaged_dir, "checkpoints", "40")):
+    for name in files:
+      path = os.path.join(root, name)
+      os.truncate(path, os.path.getsize(path) // 2)
+  final = mog.train_and_evaluate(config, damaged_dir)
+  assert final["step"] == 40
+  # The damaged checkpoint was set aside, steps 31-40 ran again from step 30
+  # and gave what the uninterrupted run gave.
+  assert os.path.isdir(os.path.join(damaged_dir, "damaged_checkpoints", "40"))
+  full = _final_params(full_dir, config)
+  resumed = _final_params(damaged_dir, config)
+  for a, b in zip(jax.tree.leaves(full.generator_params),
+                  jax.tree.leaves(resumed.generator_params)):
+    np.testing.assert_array_equal(a, b)
 
 
 def test_nan_stops_run_naming_step_and_checkpoint(tmp_path):

@@ -1,4 +1,4 @@
-"""The image sets of SPEC section 3, held once and sampled by index.
+"""The image sets of docs/method.md (Data sets), held once and sampled by index.
 
 Sets, named by their `--config` value:
 

@@ -1,4 +1,4 @@
-"""The mixture-of-Gaussians benchmarks of SPEC section 3.
+"""The mixture-of-Gaussians benchmarks (docs/method.md, Data sets).
 
 Four mixtures with equal component weights, named by their `--config` value:
 

@@ -1,6 +1,6 @@
 """The standard GAN game that the baselines share: D's cross-entropy, G's loss.
 
-Every baseline of SPEC section 4 except BMS-VAE-GAN (hinge loss) trains its
+Every baseline of docs/baselines.md except BMS-VAE-GAN (hinge loss) trains its
 discriminator with the binary cross-entropy of the GAN paper and its
 generator with the non-saturating loss, as `diwgan.methods.DIWGAN` does for
 the plain GAN, so that the methods differ only by their own mechanism.

@@ -1,6 +1,6 @@
 """BMS-VAE-GAN (Bhattacharyya et al., "Best-of-Many-Samples" Distribution Matching).
 
-A hybrid VAE-GAN (papers/best_of_many_samples_vae_gan.txt, eq. 7 and
+A hybrid VAE-GAN ("Best-of-Many-Samples Distribution Matching", eq. 7 and
 Algorithm 1, which follows the alpha-GAN of Rosca et al. 2019):
 
 - Encoder q(z|x) = N(mu(x), diag sigma^2(x)); the decoder is the generator G.

@@ -1,6 +1,6 @@
 """DIW-GAN (and the plain GAN, which is DIW-GAN with the matching term off).
 
-Generator step (SPEC section 1): s_g = E(G(z)); C = dist(anchors, s_g); pi =
+Generator step (docs/method.md, "Every generator step"): s_g = E(G(z)); C = dist(anchors, s_g); pi =
 optimal assignment of C (auction, no gradient); w_g from a KDE of past
 generated latents, w_r from past matched distances of each anchor;
 
@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 import jax
 import jax.numpy as jnp
 
-from diwgan import assignment as assignment_lib
+from diwgan import diw
 from diwgan import distances
 from diwgan import importance
 from diwgan import kde as kde_lib
@@ -32,7 +32,7 @@ class DIWState(NamedTuple):
     anchors: (B, k) real anchors `S_r`, drawn once from the latent KDE.
     importance: ring buffers of the importance weights.
     prices: (B,) auction prices of the last step (kept for inspection; not
-      a warm start, see `diw_term`).
+      a warm start, see `diwgan.diw.diw_term`).
   """
 
   encoder_params: Any
@@ -56,7 +56,7 @@ def draw_anchors(
     num_anchors: B, the batch size.
     bandwidth: KDE bandwidth factor (scipy's scalar `bw_method`) or rule.
       0.01 keeps ~96% of decoded ring anchors high-quality where Scott's rule
-      keeps 3% (measurements in SPEC section 1).
+      keeps 3% (measured: docs/method.md, "Anchor bandwidth").
 
   Returns:
     (num_anchors, k) anchors.
@@ -207,56 +207,26 @@ class DIWGAN(Method):
     latents = self.encode(state.encoder_params, fake)
     if context.axis_name is not None:
       latents = jax.lax.all_gather(latents, context.axis_name, tiled=True)
-    cost = distances.pairwise_distances(
-        state.anchors, latents, kind=self.distance
-    )
-    fixed_cost = jax.lax.stop_gradient(cost)
-    if self.random_matching:
-      assignment = jax.random.permutation(key, latents.shape[0])
-      prices = state.prices
-      rounds = jnp.zeros((), jnp.int32)
-      converged = jnp.ones((), bool)
-    else:
-      # No warm start: the columns are fresh samples every step, so the last
-      # step's column prices say nothing about this step's columns (on
-      # recorded ring problems they cost 0-8% more bids than a cold start;
-      # docs/benchmarks.md).
-      result = assignment_lib.match(
-          fixed_cost, method=self.matcher, **dict(self.auction_options))
-      assignment, prices = result.assignment, result.prices
-      rounds, converged = result.rounds, result.converged
-
-    if self.use_generator_weights:
-      generator_weights = importance.generator_weights(
-          latents, state.importance,
-          bandwidth=self.generator_bandwidth,
-          exponent=self.generator_weight_exponent,
-          clip=self.generator_weight_clip)
-    else:
-      generator_weights = jnp.ones((latents.shape[0],), jnp.float32)
-    if self.use_target_weights:
-      target_weights = importance.target_weights(
-          state.importance,
-          exponent=self.target_weight_exponent,
-          clip=self.target_weight_clip)
-    else:
-      target_weights = jnp.ones((state.anchors.shape[0],), jnp.float32)
-
-    term = losses.matched_distance_loss(
-        cost, assignment,
-        target_weights=target_weights, generator_weights=generator_weights)
-    matched = losses.matched_costs(fixed_cost, assignment)
-    new_state = state._replace(
-        importance=importance.update_importance_state(
-            state.importance, latents, matched),
-        prices=prices,
-    )
+    term, new_importance, aux = diw.diw_term(
+        state.anchors, latents, state.importance,
+        distance=self.distance,
+        matcher=self.matcher,
+        auction_options=self.auction_options,
+        random_matching_key=key if self.random_matching else None,
+        use_generator_weights=self.use_generator_weights,
+        use_target_weights=self.use_target_weights,
+        generator_bandwidth=self.generator_bandwidth,
+        generator_weight_exponent=self.generator_weight_exponent,
+        target_weight_exponent=self.target_weight_exponent,
+        generator_weight_clip=self.generator_weight_clip,
+        target_weight_clip=self.target_weight_clip)
+    new_state = state._replace(importance=new_importance, prices=aux.prices)
     metrics = {
         "diw_term": term,
-        "matched_distance": jnp.mean(matched),
-        "auction_rounds": rounds.astype(jnp.float32),
-        "auction_converged": converged.astype(jnp.float32),
-        "generator_weight_max": jnp.max(generator_weights),
-        "target_weight_max": jnp.max(target_weights),
+        "matched_distance": jnp.mean(aux.matched_distances),
+        "auction_rounds": aux.rounds.astype(jnp.float32),
+        "auction_converged": aux.converged.astype(jnp.float32),
+        "generator_weight_max": jnp.max(aux.generator_weights),
+        "target_weight_max": jnp.max(aux.target_weights),
     }
     return term, metrics, new_state

@@ -1,4 +1,4 @@
-"""GAN with neighbour embedding (papers/gan_neighbor_embedding_proposal.txt).
+"""GAN with neighbour embedding ("Improving GAN by neighbor embedding", T.-A. Bui).
 
 The generator loss gets a t-SNE-style regulariser that keeps the neighbour
 structure of the noise batch in the generated batch (eqs. 1-4):

@@ -1,6 +1,6 @@
 """VEEGAN (Srivastava et al., 2017): a reconstructor F: x -> z and a joint D.
 
-Per the VEEGAN poster (papers/veegan_poster.txt) and the paper's Algorithm 1:
+Per the VEEGAN poster (Srivastava et al., "VEEGAN") and the paper's Algorithm 1:
 
 - The reconstructor defines a distribution p_theta(z|x) = N(F(x), s^2 I)
   (s = `reconstructor_noise_std`, 1 by default), whose negative log density

@@ -1,4 +1,4 @@
-"""Mode coverage of generated images, by a digit classifier (SPEC section 3).
+"""Mode coverage of generated images, by a digit classifier (docs/method.md, Metrics).
 
 The stacked-MNIST protocol of VEEGAN and PacGAN: a CNN trained on the real
 digits labels each channel of a generated sample; the sample's mode is its

@@ -1,6 +1,6 @@
 """Mode coverage, sample quality and JSD metrics for the Gaussian mixtures.
 
-SPEC section 3: each generated sample is assigned to its nearest mode by
+docs/method.md (Metrics): each generated sample is assigned to its nearest mode by
 Mahalanobis distance under that mode's covariance; it is high quality (HQ) if
 that distance is at most `hq_std` (3 standard deviations). A mode is captured
 if at least one HQ sample is assigned to it (strictly: at least

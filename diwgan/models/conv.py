@@ -1,4 +1,4 @@
-"""Convolutional networks of the image experiments (SPEC section 5).
+"""Convolutional networks of the image experiments (docs/method.md, Architectures).
 
 DCGAN-style generator and discriminator, and the conv auto-encoder (encoder:
 three 5x5 convolutions and two dense layers; decoder: one dense layer and
@@ -214,7 +214,7 @@ class ConvAutoEncoder(nn.Module):
     latent_dim: k, the latent (matching) dimension.
     width: channels of the first convolution.
     hidden: width of the encoder's first dense layer.
-    kernel_size: side of the convolution kernels (5 in SPEC section 5).
+    kernel_size: side of the convolution kernels (5 by default, docs/method.md).
     patches: slices + matmul convolutions (see `ConvGenerator`).
   """
 

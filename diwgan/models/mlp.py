@@ -1,4 +1,4 @@
-"""Fully-connected networks of the mixture experiments (SPEC section 5).
+"""Fully-connected networks of the mixture experiments (docs/method.md, Training details).
 
 G: 3 hidden layers of 128, no batch norm, no dropout; D: 2 hidden layers of
 128; auto-encoder: 2-layer MLP encoder and decoder.

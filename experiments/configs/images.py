@@ -21,7 +21,7 @@ CONFIGS = images.IMAGE_SETS
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Defaults shared by every image set (SPEC sections 1, 3 and 5)."""
+  """Defaults shared by every image set (docs/method.md)."""
   config = ml_collections.ConfigDict()
   config.dataset = "stacked_digits"
   config.method = "diwgan"

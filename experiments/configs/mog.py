@@ -29,7 +29,7 @@ def optimizer_config(*, generator_lr: float, discriminator_lr: float
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Defaults shared by every mixture (SPEC sections 1, 3 and 5)."""
+  """Defaults shared by every mixture (docs/method.md)."""
   config = ml_collections.ConfigDict()
   config.dataset = "ring"
   config.method = "diwgan"
@@ -61,6 +61,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.diw.generator_bandwidth = "scott"
   config.diw.distance = "euclidean"
   config.diw.matcher = "auction"
+  # The auction's final eps relative to the cost range; 0 keeps its default
+  # 1 / (batch_size + 1) / 100 (docs/method.md, "How exact the matching").
+  config.diw.auction_eps_final = 0.0
   config.diw.use_generator_weights = True
   config.diw.use_target_weights = True
   config.diw.random_matching = False
@@ -70,7 +73,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.diw.generator_weight_clip = (0.0, 0.0)
   config.diw.target_weight_clip = (0.0, 0.0)
 
-  # Hyper-parameters of the other methods (SPEC section 4), one sub-config
+  # Hyper-parameters of the other methods (docs/baselines.md), one sub-config
   # each; the DIW-GAN ablations share `config.diw`.
   config.methods = methods_config()
 
@@ -79,6 +82,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.num_samples = 2500
   config.eval.hq_std = 3.0
   config.eval.strict_threshold = 20
+  # The quality bar of `seconds_to_quality` in final_metrics.json: every mode
+  # and at least this HQS.
+  config.eval.quality_hqs = 0.8
 
   # Scale (docs/scaling.md): devices splitting the global batch_size (0: all
   # devices of all processes) and seeds config.seed + i trained under vmap.

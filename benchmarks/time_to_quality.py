@@ -1,0 +1,121 @@
+r"""Benchmark: the README command end to end, as a user runs it.
+
+  python -m benchmarks.time_to_quality
+  python -m benchmarks.time_to_quality --methods=diwgan,pacgan --seeds=0,1,2 \
+      --configs=ring --output=benchmarks/results/time_to_quality.json
+  python -m benchmarks.time_to_quality --methods=diwgan --seeds=0 \
+      --overrides="--config.num_steps=6000" --tag=steps6000
+
+Runs `python -m experiments.mog --config=<config> --method=<method>
+--config.seed=<seed> <overrides>` as a fresh process per run, one after the
+other (never two at once: the timings are of an otherwise idle machine),
+into `<root>/<tag>/<config>_<method>_seed<seed>`, and records per run:
+- `wall_seconds`: the whole command, process start to exit (imports,
+  auto-encoder, compilation, training, evaluations, checkpoints, plots);
+- `seconds_to_quality` / `steps_to_quality`: from the run's
+  `final_metrics.json`, the first evaluation with every mode and HQS >=
+  `eval.quality_hqs` (80%), seconds counted from the process start;
+- `steps_per_sec`: the median over the run's `metrics.jsonl` train records
+  (the loop's own rate; the first chunk, which compiles, left out);
+- the final modes, strict modes, HQS and JSD, and the load average before
+  and after the run.
+Results already in `--output` (same tag, config, method, seed) are kept and
+not rerun, so an interrupted sweep continues where it stopped.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks import common
+
+
+def _read_jsonl(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def run_one(config, method, seed, overrides, workdir):
+  """Runs one command into a fresh `workdir`; returns its measurements."""
+  if os.path.exists(workdir):
+    raise FileExistsError(
+        f"{workdir} exists: a resumed run would not time the whole command; "
+        "remove it or use another --root/--tag.")
+  command = [sys.executable, "-m", "experiments.mog", f"--config={config}",
+             f"--method={method}", f"--config.seed={seed}",
+             f"--workdir={workdir}", *overrides]
+  load_before = list(os.getloadavg())
+  start = time.perf_counter()
+  done = subprocess.run(command, capture_output=True, text=True, check=False)
+  wall = time.perf_counter() - start
+  if done.returncode:
+    return {"error": done.stderr[-2000:], "wall_seconds": wall,
+            "command": " ".join(command[1:])}
+  with open(os.path.join(workdir, "final_metrics.json")) as f:
+    final = json.load(f)
+  train = [r for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+           if r["kind"] == "train"]
+  rates = [r["steps_per_sec"] for r in train[1:]] or [train[0]["steps_per_sec"]]
+  return {
+      "command": "python " + " ".join(command[1:]),
+      "wall_seconds": wall,
+      "seconds_to_quality": final.get("seconds_to_quality"),
+      "steps_to_quality": final.get("steps_to_quality"),
+      "steps_per_sec": float(np.median(rates)),
+      "steps": final["step"],
+      **{k: final[k] for k in ("modes", "strict_modes", "hqs", "jsd")},
+      "load_average_before": load_before,
+      "load_average_after": list(os.getloadavg()),
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--configs", default="ring")
+  parser.add_argument("--methods", default="diwgan,pacgan")
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--overrides", default="",
+                      help="extra flags for every run, space separated")
+  parser.add_argument("--tag", default="defaults",
+                      help="name of this setting in the output")
+  parser.add_argument("--root", default="runs/time_to_quality")
+  parser.add_argument("--output",
+                      default="benchmarks/results/time_to_quality.json")
+  args = parser.parse_args()
+  results = {"runs": []}
+  if os.path.exists(args.output):
+    with open(args.output) as f:
+      results = json.load(f)
+  results["platform"] = common.machine_info()
+  overrides = args.overrides.split()
+  done = {(r["tag"], r["config"], r["method"], r["seed"])
+          for r in results["runs"] if "error" not in r}
+  results["runs"] = [r for r in results["runs"] if "error" not in r]
+  for config in args.configs.split(","):
+    for method in args.methods.split(","):
+      for seed in [int(s) for s in args.seeds.split(",")]:
+        if (args.tag, config, method, seed) in done:
+          continue
+        workdir = os.path.join(args.root, args.tag,
+                               f"{config}_{method}_seed{seed}")
+        row = {"tag": args.tag, "config": config, "method": method,
+               "seed": seed, "overrides": args.overrides,
+               **run_one(config, method, seed, overrides, workdir)}
+        results["runs"].append(row)
+        print(json.dumps({k: v for k, v in row.items()
+                          if k not in ("command", "error")}), flush=True)
+        if "error" in row:
+          print(row["error"], file=sys.stderr)
+        # Written after every run: an interrupted sweep loses nothing.
+        common.finish(results, args.output,
+                      "python -m benchmarks.time_to_quality "
+                      + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+  main()
