@@ -53,6 +53,7 @@ import numpy as np
 
 from diwgan import autoencoder as autoencoder_lib
 from diwgan.data import mog as mog_data
+from experiments import cli
 from experiments import flags_util
 from experiments import loop
 from experiments import methods as experiment_methods
@@ -306,17 +307,28 @@ def run_comparison(
   os.makedirs(workdir, exist_ok=True)
   jobs = [(d, m) for d in datasets for m in method_names]
   total = len(jobs) * len(seeds)
+  # Every run's config first: a bad override or cell fails here, before any
+  # training (experiments.validation).
+  cells = {}
+  for dataset, method in jobs:
+    for seed in seeds:
+      config = run_config(dataset, method, seed, overrides,
+                          tuned_learning_rates=tuned_learning_rates)
+      mog.validate_config(config)
+      path = run_dir(workdir, dataset, method, seed)
+      if retry_failed and os.path.exists(os.path.join(path, FAILED)):
+        os.remove(os.path.join(path, FAILED))
+      cells[(dataset, method, seed)] = (config, path, run_status(config, path))
+  todo = sum(status == "todo" for _, _, status in cells.values())
+  print(f"{total} runs, {todo} to train, {total - todo} done or failed "
+        f"before; writing to {workdir}", flush=True)
+  session_start, trained = time.time(), 0
   runs = []
   for job_index, (dataset, method) in enumerate(jobs):
     configs, paths, pending = [], [], []
     for seed_index, seed in enumerate(seeds):
       number = job_index * len(seeds) + seed_index + 1
-      config = run_config(dataset, method, seed, overrides,
-                          tuned_learning_rates=tuned_learning_rates)
-      path = run_dir(workdir, dataset, method, seed)
-      if retry_failed and os.path.exists(os.path.join(path, FAILED)):
-        os.remove(os.path.join(path, FAILED))
-      status = run_status(config, path)
+      config, path, status = cells[(dataset, method, seed)]
       configs.append(config)
       paths.append(path)
       if status == "todo":
@@ -327,8 +339,12 @@ def run_comparison(
     if pending:
       first = job_index * len(seeds) + pending[0] + 1
       last = job_index * len(seeds) + pending[-1] + 1
+      eta = ("?" if not trained else loop._format_seconds(  # pylint: disable=protected-access
+          (todo - trained) * (time.time() - session_start) / trained))
       train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
-                  progress=f"[{first}-{last}/{total}] ", vmap_seeds=vmap_seeds)
+                  progress=f"[{first}-{last}/{total}, {trained}/{todo} of "
+                  f"this session done, ETA {eta}] ", vmap_seeds=vmap_seeds)
+      trained += len(pending)
     runs.extend(collect_run(c, workdir, p) for c, p in zip(configs, paths))
     # Written after every pair, so an interrupted comparison leaves its
     # finished runs on record.
@@ -646,6 +662,14 @@ flags.DEFINE_integer("seeds", None, f"Number of seeds (default {DEFAULT_SEEDS}).
 
 
 def main(argv):
+  """Runs `_main`; a usage or config error ends in one line, exit status 2."""
+  try:
+    _main(argv)
+  except (app.UsageError, *cli.USER_ERRORS) as error:
+    cli.exit_with_one_line(error)
+
+
+def _main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   workdir = flags.FLAGS.workdir or DEFAULT_WORKDIR

@@ -168,19 +168,9 @@ def _coverage_metrics(labels: jax.Array, stacked: bool) -> Dict[str, Any]:
   return {"modes": coverage.modes, "kl": coverage.kl}
 
 
-def build_experiment(
-    config: ml_collections.ConfigDict, workdir: str = None
-) -> loop.Experiment:
-  """Everything `loop.train_and_evaluate` needs for this config."""
-  name = config.dataset
-  stacked = image_data.is_stacked(name)
-  shape = image_data.image_shape(name)
-  data = image_data.load(
-      name, split=config.data.split, data_dir=config.data.data_dir or None,
-      download=config.data.download)
-  num_stored = data.images.shape[0]
-  patches = use_patches(config)
-  networks = training.Networks(
+def _networks(config, shape, patches) -> training.Networks:
+  """The DCGAN generator and discriminator of `config`."""
+  return training.Networks(
       generator=models.ConvGenerator(
           shape, width=config.generator.width,
           kernel_size=config.generator.kernel_size, patches=patches),
@@ -189,109 +179,99 @@ def build_experiment(
           kernel_size=config.discriminator.kernel_size, patches=patches),
       noise_dim=config.noise_dim,
   )
+
+
+def _check_eval_options(config: ml_collections.ConfigDict) -> None:
+  """CIFAR-10 has no FID/IS yet: refuse to pretend, say what is done."""
+  if config.dataset != "cifar10":
+    return
+  if config.eval.inception_weights:
+    raise NotImplementedError(
+        "FID/Inception score are not implemented yet: the Inception-v3 "
+        "network that reads --config.eval.inception_weights is missing. "
+        "Leave the flag empty to train with sample grids only.")
+  logging.info("FID/IS skipped: no --config.eval.inception_weights given "
+               "(nothing is downloaded without asking). Sample grids only.")
+
+
+def _real_set(config, data, key) -> jax.Array:
+  """The real images encoded for the anchor KDE and the quality gate."""
+  name = config.dataset
+  stacked = image_data.is_stacked(name)
+  num_stored = data.images.shape[0]
+  if config.num_real < 0:
+    if stacked:
+      raise ValueError(
+          f"config.num_real must be positive for {name}: a stacked set is "
+          f"sampled, never materialised in full.")
+    indices = jnp.arange(num_stored)
+  else:
+    indices = image_data.sample_indices(key, num_stored, config.num_real,
+                                        stacked=stacked)
+  return image_data.gather(data, indices).images
+
+
+def _pretrained_diw_state(config, autoencoder, sample_real, real_set, keys,
+                          classifier, workdir) -> methods_lib.DIWState:
+  """Auto-encoder (gated), anchors from the encoded real set, their quality.
+
+  Args:
+    config: the run's config.
+    autoencoder: the conv auto-encoder module.
+    sample_real: (key, batch) -> real images, to train the auto-encoder.
+    real_set: () -> the real images to encode.
+    keys: (auto-encoder key, anchor key).
+    classifier: () -> the digit classifier, or None for non-digit sets.
+    workdir: where `anchor_quality.json` goes.
+  """
   ae = config.autoencoder
-  autoencoder = models.ConvAutoEncoder(
-      shape, latent_dim=ae.latent_dim, width=ae.width, hidden=ae.hidden,
-      kernel_size=ae.kernel_size, patches=patches)
-  encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
-  method = experiment_methods.make_method(config, encode)
-  sample_real = functools.partial(image_data.sample_images, data,
-                                  stacked=stacked)
-  trainer = loop.make_trainer(config, networks, method,
-                              sample_real)
-  root_key = jax.random.key(config.seed)
-  init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
-      root_key, 5)
-  sample_key, grid_key = jax.random.split(eval_key)
-  uses_ae = experiment_methods.needs_autoencoder(config.method)
-  digits = image_data.BASE_SET[name] in DIGIT_SETS
+  ae_key, anchor_key = keys
+  ae_params = autoencoder_lib.train_autoencoder_on_sampler(
+      autoencoder, sample_real, ae_key, steps=ae.steps,
+      batch_size=ae.batch_size, learning_rate=ae.learning_rate)
+  real = real_set()
+  report = autoencoder_lib.reconstruction_report(autoencoder, ae_params, real)
+  logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
+               float(report.relative_mse), ae.max_relative_mse)
+  autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
+  encode = jax.jit(functools.partial(autoencoder.apply,
+                                     method=autoencoder.encode))
+  real_latents = jnp.concatenate([
+      encode(ae_params, real[i : i + config.eval.chunk])
+      for i in range(0, real.shape[0], config.eval.chunk)])
+  del real
+  anchors = methods_lib.draw_anchors(
+      real_latents, anchor_key, config.batch_size,
+      bandwidth=config.diw.anchor_bandwidth)
+  quality = {"autoencoder_relative_mse": float(report.relative_mse)}
+  if classifier is not None:
+    decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
+    model = classifier()
+    found = _coverage_metrics(
+        image_metrics.classify(model.module, model.params, decoded),
+        image_data.is_stacked(config.dataset))
+    quality.update({
+        f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
+        for k, v in found.items()})
+    quality["num_anchors"] = config.batch_size
+  loop.save_anchor_quality(workdir, quality)
+  return methods_lib.init_diw_state(
+      ae_params, anchors, history=config.diw.history)
 
-  if name == "cifar10":
-    if config.eval.inception_weights:
-      raise NotImplementedError(
-          "FID/Inception score are not implemented yet: the Inception-v3 "
-          "network that reads --config.eval.inception_weights is missing. "
-          "Leave the flag empty to train with sample grids only.")
-    logging.info("FID/IS skipped: no --config.eval.inception_weights given "
-                 "(nothing is downloaded without asking). Sample grids only.")
 
-  classifier_dir = config.eval.classifier.dir or os.path.join(
-      workdir or ".", "classifier")
-  classifier_cache = []
-
-  def classifier() -> Classifier:
-    # Trained (or loaded) on first use, so building an experiment is cheap.
-    if not classifier_cache:
-      # Every process trains it the same way (fixed seed); one writes it.
-      train_set = data if config.data.split == "train" else None
-      classifier_cache.append(
-          load_or_train_classifier(config, classifier_dir, train_set))
-    return classifier_cache[0]
-
-  def real_set() -> jax.Array:
-    """The real images encoded for the anchor KDE and the quality gate."""
-    if config.num_real < 0:
-      if stacked:
-        raise ValueError(
-            f"config.num_real must be positive for {name}: a stacked set is "
-            f"sampled, never materialised in full.")
-      indices = jnp.arange(num_stored)
-    else:
-      indices = image_data.sample_indices(real_key, num_stored,
-                                          config.num_real, stacked=stacked)
-    return image_data.gather(data, indices).images
-
-  def method_state(pretrain: bool):
-    if not uses_ae:
-      return experiment_methods.init_method_state(
-          method, jax.random.fold_in(init_key, 1), networks,
-          jnp.zeros((1,) + shape, jnp.float32))
-    if not pretrain:
-      ae_params = autoencoder.init(ae_key, jnp.zeros((1,) + shape))
-      anchors = jnp.zeros((config.batch_size, ae.latent_dim))
-      return methods_lib.init_diw_state(
-          ae_params, anchors, history=config.diw.history)
-    ae_params = autoencoder_lib.train_autoencoder_on_sampler(
-        autoencoder, sample_real, ae_key, steps=ae.steps,
-        batch_size=ae.batch_size, learning_rate=ae.learning_rate)
-    real = real_set()
-    report = autoencoder_lib.reconstruction_report(autoencoder, ae_params,
-                                                   real)
-    logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
-                 float(report.relative_mse), ae.max_relative_mse)
-    autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
-    encode_jit = jax.jit(encode)
-    real_latents = jnp.concatenate([
-        encode_jit(ae_params, real[i : i + config.eval.chunk])
-        for i in range(0, real.shape[0], config.eval.chunk)])
-    del real
-    anchors = methods_lib.draw_anchors(
-        real_latents, anchor_key, config.batch_size,
-        bandwidth=config.diw.anchor_bandwidth)
-    quality = {"autoencoder_relative_mse": float(report.relative_mse)}
-    if digits:
-      decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
-      found = _coverage_metrics(
-          image_metrics.classify(classifier().module, classifier().params,
-                                 decoded), stacked)
-      quality.update({
-          f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
-          for k, v in found.items()})
-      quality["num_anchors"] = config.batch_size
-    loop.save_anchor_quality(workdir, quality)
-    return methods_lib.init_diw_state(
-        ae_params, anchors, history=config.diw.history)
-
+def _evaluator(config, networks, classifier, key):
+  """(state) -> modes and KL of generated digits (pixel stats otherwise)."""
   chunk = config.eval.chunk
+  stacked = image_data.is_stacked(config.dataset)
 
   @jax.jit
   def generate_chunk(generator_params, index):
     return networks.generate(
-        generator_params, jax.random.fold_in(sample_key, index), chunk)
+        generator_params, jax.random.fold_in(key, index), chunk)
 
   def evaluate(state):
     num_chunks = math.ceil(config.eval.num_samples / chunk)
-    if not digits:
+    if classifier is None:
       samples = generate_chunk(state.generator_params, 0)
       return {"pixel_mean": jnp.mean(samples), "pixel_std": jnp.std(samples)}
     model = classifier()
@@ -303,24 +283,84 @@ def build_experiment(
     return {**_coverage_metrics(labels, stacked),
             "classifier_accuracy": model.accuracy}
 
+  return evaluate
+
+
+def _grid_plotter(config, networks, key):
+  """(state, path) -> a PNG grid of generated samples."""
   grid_size = config.eval.grid_side**2
 
   @jax.jit
   def generate_grid(generator_params):
-    return networks.generate(generator_params, grid_key, grid_size)
+    return networks.generate(generator_params, key, grid_size)
 
   def plot(state, path):
     save_grid(generate_grid(state.generator_params),
-              title=f"{name} {config.method} step {int(state.step)}",
-              path=path)
+              title=f"{config.dataset} {config.method} step "
+              f"{int(state.step)}", path=path)
+
+  return plot
+
+
+def build_experiment(
+    config: ml_collections.ConfigDict, workdir: str = None
+) -> loop.Experiment:
+  """Everything `loop.train_and_evaluate` needs for this config."""
+  _check_eval_options(config)
+  name = config.dataset
+  shape = image_data.image_shape(name)
+  data = image_data.load(
+      name, split=config.data.split, data_dir=config.data.data_dir or None,
+      download=config.data.download)
+  patches = use_patches(config)
+  networks = _networks(config, shape, patches)
+  ae = config.autoencoder
+  autoencoder = models.ConvAutoEncoder(
+      shape, latent_dim=ae.latent_dim, width=ae.width, hidden=ae.hidden,
+      kernel_size=ae.kernel_size, patches=patches)
+  encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
+  method = experiment_methods.make_method(config, encode)
+  sample_real = functools.partial(image_data.sample_images, data,
+                                  stacked=image_data.is_stacked(name))
+  trainer = loop.make_trainer(config, networks, method, sample_real)
+  init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
+      jax.random.key(config.seed), 5)
+  sample_key, grid_key = jax.random.split(eval_key)
+
+  # The digit classifier is trained (or loaded) on first use, so building an
+  # experiment is cheap; every process trains it the same way (fixed seed),
+  # one writes it.
+  classifier = None
+  if image_data.BASE_SET[name] in DIGIT_SETS:
+    classifier = functools.lru_cache(maxsize=None)(
+        lambda: load_or_train_classifier(
+            config, config.eval.classifier.dir or os.path.join(
+                workdir or ".", "classifier"),
+            data if config.data.split == "train" else None))
+
+  def method_state(pretrain: bool):
+    if not experiment_methods.needs_autoencoder(config.method):
+      return experiment_methods.init_method_state(
+          method, jax.random.fold_in(init_key, 1), networks,
+          jnp.zeros((1,) + shape, jnp.float32))
+    if pretrain:
+      return _pretrained_diw_state(
+          config, autoencoder, sample_real,
+          lambda: _real_set(config, data, real_key), (ae_key, anchor_key),
+          classifier, workdir)
+    # The checkpoint template: same structure, no training.
+    return methods_lib.init_diw_state(
+        autoencoder.init(ae_key, jnp.zeros((1,) + shape)),
+        jnp.zeros((config.batch_size, ae.latent_dim)),
+        history=config.diw.history)
 
   return loop.Experiment(
       trainer=trainer,
       initial_state=lambda: trainer.init(init_key, method_state(True)),
       template_state=lambda: trainer.init(init_key, method_state(False)),
-      evaluate=evaluate,
-      plot=plot,
-      summary_plot=plot_curves if digits else None,
+      evaluate=_evaluator(config, networks, classifier, sample_key),
+      plot=_grid_plotter(config, networks, grid_key),
+      summary_plot=plot_curves if classifier is not None else None,
   )
 
 

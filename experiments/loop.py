@@ -34,11 +34,13 @@ from diwgan import checkpointing
 from diwgan import parallel
 from diwgan import training
 from diwgan.training import Trainer, TrainState
+from experiments import tensorboard as tensorboard_lib
+from experiments import validation
 
 # Config fields that may change between an interrupted run and its resume.
 RESUMABLE_FIELDS = (
     "num_steps", "eval", "log_every", "checkpoint_every",
-    "checkpoints_to_keep", "num_devices",
+    "checkpoints_to_keep", "num_devices", "tensorboard",
 )
 
 
@@ -281,18 +283,6 @@ def _write_jsonl(path: str, records: list) -> None:
       f.write(json.dumps(record) + "\n")
 
 
-def _check_schedule(config: ml_collections.ConfigDict) -> None:
-  for name in ("checkpoint_every", "eval.every"):
-    value = config.eval.every if name == "eval.every" else config[name]
-    if value <= 0 or value % config.log_every:
-      raise ValueError(
-          f"config.{name}={value} must be a positive multiple of "
-          f"config.log_every={config.log_every}."
-      )
-  if config.num_steps <= 0:
-    raise ValueError(f"config.num_steps must be positive, got {config.num_steps}.")
-
-
 def _first_non_finite(metrics: Dict[str, np.ndarray]) -> Optional[tuple]:
   """(step offset, metric, value, run) of the first NaN/inf loss, or None."""
   for name in ("d_loss", "g_loss"):
@@ -423,10 +413,12 @@ def first_quality(
 
 @dataclasses.dataclass
 class _RunFiles:
-  """The run's folder: metrics.jsonl, PNGs and JSON (process 0 writes)."""
+  """The run's folder: metrics.jsonl, PNGs and JSON (process 0 writes),
+  and TensorBoard event files when asked."""
 
   workdir: str
   writer: bool
+  tensorboard: Optional[tensorboard_lib.TensorBoardWriter] = None
 
   @property
   def metrics_path(self) -> str:
@@ -440,6 +432,22 @@ class _RunFiles:
     if self.writer:
       with open(self.metrics_path, "a") as f:
         f.write(json.dumps(record) + "\n")
+      if self.tensorboard is not None:
+        self.tensorboard.record(record)
+
+  def plot(self, plot: Callable[[Any, str], None], state: Any, name: str,
+           step: int) -> None:
+    """Writes `<name>_<step>.png` by `plot(state, path)` (and to TensorBoard)."""
+    if not self.writer:
+      return
+    path = os.path.join(self.workdir, f"{name}_{step:06d}.png")
+    plot(state, path)
+    if self.tensorboard is not None:
+      self.tensorboard.image(name, path, step)
+
+  def close(self) -> None:
+    if self.tensorboard is not None:
+      self.tensorboard.close()
 
   def write_json(self, name: str, value: dict) -> None:
     if self.writer:
@@ -541,6 +549,24 @@ def _train_record(step, length, elapsed, seconds, metrics, seeds) -> dict:
   return record
 
 
+def _start_or_resume(experiment, checkpointer, place, config_dict, files
+                     ) -> Tuple[TrainState, list]:
+  """The state and the kept metrics records: resumed, or a fresh run's."""
+  # The template's sharding (replicated over this run's mesh, or one
+  # device) is where orbax puts the arrays: any device count restores any
+  # checkpoint.
+  latest, state = restore_newest_intact(
+      checkpointer, place(experiment.template_state()), config_dict,
+      files.workdir)
+  if latest is None:
+    return place(experiment.initial_state()), []
+  logging.info("Resumed from checkpoint at step %d in %s.", latest,
+               checkpointer.directory)
+  # Drop what was logged after the checkpoint: those steps run again.
+  return state, [r for r in _read_jsonl(files.metrics_path)
+                 if r["step"] <= latest]
+
+
 def train_and_evaluate(
     experiment: Experiment,
     config: ml_collections.ConfigDict,
@@ -570,14 +596,19 @@ def train_and_evaluate(
     start_time: `time.time()` when the command started (default: now); a
       resumed run's clock continues from its last kept record.
   """
-  _check_schedule(config)
+  validation.validate_fields(config)
   session_start = time.time() if start_time is None else start_time
   seeds = experiment.seeds
   mesh = parallel.make_mesh(config.get("num_devices", 0))
   data_parallel = mesh.size > 1
   # Every process trains and evaluates; process 0 alone writes files, orbax
   # coordinates the checkpoint writes of all processes.
-  files = _RunFiles(workdir, writer=jax.process_index() == 0)
+  writer = jax.process_index() == 0
+  files = _RunFiles(
+      workdir, writer=writer,
+      tensorboard=(tensorboard_lib.TensorBoardWriter(
+          os.path.join(workdir, "tensorboard"))
+                   if writer and config.get("tensorboard", False) else None))
   os.makedirs(workdir, exist_ok=True)
   config_dict = json.loads(config.to_json())
   files.write_json("config.json", config_dict)
@@ -593,20 +624,8 @@ def train_and_evaluate(
   def place(state):
     return parallel.replicate(state, mesh) if data_parallel else state
 
-  # The template's sharding (replicated over this run's mesh, or one
-  # device) is where orbax puts the arrays: any device count restores any
-  # checkpoint.
-  latest, state = restore_newest_intact(
-      checkpointer, place(experiment.template_state()), config_dict, workdir)
-  if latest is None:
-    state = place(experiment.initial_state())
-    records = []
-  else:
-    # Drop what was logged after the checkpoint: those steps run again.
-    records = [r for r in _read_jsonl(files.metrics_path)
-               if r["step"] <= latest]
-    logging.info("Resumed from checkpoint at step %d in %s.", latest,
-                 checkpointer.directory)
+  state, records = _start_or_resume(experiment, checkpointer, place,
+                                    config_dict, files)
   files.rewrite_metrics(records)
   # The run's clock: seconds since the command started, continued from the
   # last kept record when resuming.
@@ -627,8 +646,8 @@ def train_and_evaluate(
     record = {"kind": "eval", "step": step, "seconds": clock(), **result}
     eval_records.append(record)
     files.append(record)
-    if files.writer and experiment.plot is not None:
-      experiment.plot(state, os.path.join(workdir, f"samples_{step:06d}.png"))
+    if experiment.plot is not None:
+      files.plot(experiment.plot, state, "samples", step)
     logging.info("eval step %d/%d: %s", step, config.num_steps, ", ".join(
         f"{k}={v:.4g}" for k, v in result.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)))
@@ -647,6 +666,7 @@ def train_and_evaluate(
     bad = _first_non_finite(metrics)
     if bad is not None:
       checkpointer.close()
+      files.close()
       raise _non_finite_error(bad, step, seeds, checkpointer)
     step += length
     progress.add(length, elapsed)
@@ -678,4 +698,5 @@ def train_and_evaluate(
   files.write_json("final_metrics.json", final)
   if files.writer and experiment.summary_plot is not None and eval_records:
     experiment.summary_plot(eval_records, os.path.join(workdir, "curves.png"))
+  files.close()
   return final

@@ -20,6 +20,7 @@ import ml_collections
 
 from diwgan import assignment
 from diwgan import distances
+from experiments import tensorboard
 
 
 class ConfigError(ValueError):
@@ -167,6 +168,7 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("checkpoints_to_keep", _int(1)),
     ("num_devices", _int(0)),
     ("num_seeds", _int(1)),
+    ("tensorboard", _bool()),
 )
 
 
@@ -208,6 +210,15 @@ def validate(
     check, allowed = _choice(allowed_names)
     if not check(config[field]):
       raise ConfigError(field, config[field], allowed)
+  validate_fields(config)
+
+
+def validate_fields(config: ml_collections.ConfigDict) -> None:
+  """The rules of every field but the data set and method names.
+
+  Raises:
+    ConfigError: naming the field, the value and what is allowed.
+  """
   for field, (check, allowed) in RULES:
     present, value = _get(config, field)
     if present and not check(value):
@@ -226,6 +237,10 @@ def validate(
           "batch_size", config.batch_size,
           f"must be a multiple of config.methods.pacgan.pack_size={pack} "
           "(PacGAN packs the batch)")
+  if config.get("tensorboard", False) and not tensorboard.available():
+    raise ConfigError(
+        "tensorboard", True,
+        "needs the tensorboardX package: pip install -e \".[tensorboard]\"")
   available = jax.device_count()
   devices = config.get("num_devices", 0) or available
   if devices > available:

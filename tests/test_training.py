@@ -123,6 +123,46 @@ def test_outputs_written(tmp_path):
   assert quality["autoencoder_relative_mse"] < config.autoencoder.max_relative_mse
 
 
+def _read_events(folder):
+  """(tag, step, value or image) of every summary in the event files."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  out = []
+  for name in sorted(os.listdir(folder)):
+    with open(os.path.join(folder, name), "rb") as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):  # TFRecord: length, crc, payload, crc.
+      length = int.from_bytes(data[offset:offset + 8], "little")
+      event = event_pb2.Event.FromString(
+          data[offset + 12:offset + 12 + length])
+      offset += 16 + length
+      for value in event.summary.value:
+        out.append((value.tag, event.step, value.simple_value
+                    if value.HasField("simple_value") else value.image))
+  return out
+
+
+def test_tensorboard_event_files(tmp_path):
+  config = tiny_config("diwgan", num_steps=20)
+  config.tensorboard = True
+  workdir = str(tmp_path / "run")
+  mog.train_and_evaluate(config, workdir)
+  events = _read_events(os.path.join(workdir, "tensorboard"))
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  scalars = {(tag, step): value for tag, step, value in events
+             if not hasattr(value, "encoded_image_string")}
+  # Every number of every metrics.jsonl record, at its step.
+  for record in records:
+    for name in ("d_loss", "matched_distance") if record["kind"] == "train" \
+        else ("modes", "hqs"):
+      assert scalars[(f"{record['kind']}/{name}", record["step"])] == (
+          pytest.approx(record[name]))
+  images = [(tag, step) for tag, step, value in events
+            if hasattr(value, "encoded_image_string")]
+  assert images == [("samples", 0), ("samples", 20)]
+
+
 def test_resume_with_other_config_is_refused(tmp_path):
   config = tiny_config("gan", num_steps=20)
   workdir = str(tmp_path / "run")

@@ -18,7 +18,7 @@ order, ~10x faster than XLA's `while_loop`, one bid per iteration.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +29,10 @@ from diwgan.assignment.base import (
     AuctionResult, BIDDING, DEFAULT_BIDDERS_PER_ROUND, DEFAULT_EPS_DECAY,
     DEFAULT_EPS_START, DEFAULT_ROUNDS_PER_ITERATION, MIN_RELATIVE_EPS,
     check_shape, check_values, default_eps_final, default_max_rounds,
-    max_no_nan)
+    max_no_nan, min_no_nan)
 from diwgan.assignment.phases import (
-    gauss_seidel_phase, initial_matching, jacobi_round, release_violators,
-    reverse_round, tiered)
+    forward_phase, initial_matching, next_phase, release_violators,
+    reverse_phase)
 
 
 KERNELS = ("auto", "native", "jax")
@@ -45,6 +45,159 @@ def resolve_bidding(bidding: str) -> str:
   if bidding == "auto":
     return "gauss_seidel" if jax.default_backend() == "cpu" else "jacobi"
   return bidding
+
+
+class Normalised(NamedTuple):
+  """A cost matrix as the auction sees it.
+
+  Attributes:
+    benefit: (n, m) float32 `-(cost - low) / scale` for finite costs, in
+      [-1, 0]; forbidden (+inf) and invalid (NaN, -inf) pairs at
+      `-2 (n + 1)`, more than any finite matching costs.
+    invalid: () bool, some cost is NaN or -inf.
+    all_finite: () bool, every cost is finite.
+    spread: () max - min of the finite costs.
+    scale: () the divisor (the spread, or 1 when it is 0 or nothing is
+      finite).
+  """
+  benefit: jax.Array
+  invalid: jax.Array
+  all_finite: jax.Array
+  spread: jax.Array
+  scale: jax.Array
+
+
+def normalise(cost: jax.Array) -> Normalised:
+  """Finite costs to benefits in [-1, 0], so every eps is relative."""
+  n, _ = cost.shape
+  cost = cost.astype(jnp.float32)
+  finite = jnp.isfinite(cost)
+  # Four NaN-free reductions (they vectorise on XLA:CPU, where jnp.min/max
+  # and jnp.any do not): the finite range, and the extremes with NaN read as
+  # -inf, which tell whether anything is invalid or infinite.
+  low = min_no_nan(jnp.where(finite, cost, jnp.inf), axis=None)
+  high = max_no_nan(jnp.where(finite, cost, -jnp.inf), axis=None)
+  nan_low = jnp.where(jnp.isnan(cost), -jnp.inf, cost)
+  invalid = min_no_nan(nan_low, axis=None) == -jnp.inf  # NaN or -inf.
+  all_finite = ~invalid & (max_no_nan(nan_low, axis=None) < jnp.inf)
+  spread = high - low
+  any_finite = high >= low
+  scale = jnp.where(any_finite & (spread > 0), spread, 1.0)
+  low = jnp.where(any_finite, low, 0.0)
+  normalised = (cost - low) / scale
+  # Forbidden (+inf) and invalid pairs cost more than any finite matching:
+  # 2 (n + 1) > n * (1 + eps), so they are used only if unavoidable.
+  normalised = jnp.where(finite, normalised, 2.0 * (n + 1))
+  return Normalised(-normalised, invalid, all_finite, spread, scale)
+
+
+def start(
+    benefit: jax.Array, prices: jax.Array, assignment: jax.Array,
+    eps_start: jax.Array, eps_final: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(owner, assign, first eps) of a cold or warm start.
+
+  Cold (no row of `assignment` valid): eps_start, or the default when it is
+  negative. Warm: the warm assignment's pairs that are eps-complementary-
+  slack for the first eps are kept; a negative `eps_start` asks for the
+  adaptive eps, the smallest for which the whole warm assignment is
+  eps-CS under the new cost and the warm prices (capped at the cold
+  start), so the phases are spent only on what the cost changed.
+  """
+  owner, assign = initial_matching(assignment.astype(jnp.int32),
+                                   benefit.shape[1])
+
+  def warm_start(args):
+    owner, assign, eps_start = args
+    values = benefit - prices[None, :]
+    slack = max_no_nan(values, axis=1) - jnp.take_along_axis(
+        values, jnp.maximum(assign, 0)[:, None], axis=1)[:, 0]
+    adaptive = jnp.minimum(max_no_nan(jnp.where(assign >= 0, slack, 0.0)),
+                           DEFAULT_EPS_START)
+    # Slack within float32 rounding of eps_final (the returned prices were
+    # rescaled) counts as eps_final-CS: a solved problem needs no bids.
+    rounding = MIN_RELATIVE_EPS * jnp.maximum(1.0, jnp.max(prices))
+    adaptive = jnp.where(adaptive <= eps_final + rounding, eps_final, adaptive)
+    eps_start = jnp.where(eps_start < 0, adaptive, eps_start)
+    eps_start = jnp.maximum(eps_start, eps_final)
+    owner, assign = release_violators(benefit, prices, owner, assign,
+                                      eps_start + rounding)
+    return owner, assign, eps_start
+
+  def cold_start(args):
+    owner, assign, eps_start = args
+    eps_start = jnp.where(eps_start < 0, DEFAULT_EPS_START, eps_start)
+    return owner, assign, jnp.maximum(eps_start, eps_final)
+
+  return jax.lax.cond(jnp.any(assign >= 0), warm_start, cold_start,
+                      (owner, assign, eps_start))
+
+
+def jax_phases(
+    benefit: jax.Array, carry: tuple[jax.Array, ...], eps_start: jax.Array,
+    eps_final: jax.Array, eps_decay: jax.Array, max_rounds: jax.Array,
+    done: jax.Array, *, bidding: str, bidders_per_round: int,
+    rounds_per_iteration: int,
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+  """The loop over eps phases in JAX: forward, reverse, next eps.
+
+  Args:
+    benefit: (n, m) normalised benefits.
+    carry: (prices, owner, assign, rounds) after `start`.
+    eps_start, eps_final, eps_decay, max_rounds: the schedule.
+    done: () True if there is nothing to solve.
+    bidding, bidders_per_round, rounds_per_iteration: static options.
+
+  Returns:
+    (carry, done): the final carry and whether eps_final was reached with
+    every row assigned.
+  """
+  n, m = benefit.shape
+  benefit_t = benefit.T if n < m else None
+
+  def solve_phase(state):
+    carry, eps, last_phase, _ = state
+    carry = forward_phase(
+        carry, benefit, eps, max_rounds, bidding=bidding,
+        bidders_per_round=bidders_per_round,
+        rounds_per_iteration=rounds_per_iteration)
+    complete = jnp.all(carry[2] >= 0)
+    if n < m:
+      carry, slack = reverse_phase(
+          carry, benefit_t, eps, max_rounds, complete,
+          bidders_per_round=bidders_per_round,
+          rounds_per_iteration=rounds_per_iteration)
+    else:
+      slack = jnp.zeros((), bool)
+    done = complete & last_phase & ~slack
+    carry, eps, last_phase = jax.lax.cond(
+        complete & ~done,
+        lambda args: next_phase(benefit, *args, eps_final=eps_final,
+                                eps_decay=eps_decay),
+        lambda args: args, (carry, eps, last_phase))
+    return carry, eps, last_phase, done
+
+  def phases_cond(state):
+    carry, _, _, done = state
+    return ~done & (carry[3] < max_rounds)
+
+  carry, _, _, done = jax.lax.while_loop(
+      phases_cond, solve_phase,
+      (carry, eps_start, eps_start <= eps_final, done))
+  return carry, done
+
+
+def complete_permutation(owner: jax.Array, assign: jax.Array) -> jax.Array:
+  """The assignment as a permutation, even when stopped early.
+
+  The r-th unassigned row takes the r-th free column.
+  """
+  n = assign.shape[0]
+  (free,) = jnp.nonzero(owner < 0, size=n, fill_value=0)
+  unassigned = assign < 0
+  rank = jnp.cumsum(unassigned.astype(jnp.int32)) - 1
+  return jnp.where(unassigned, free[jnp.clip(rank, 0, n - 1)],
+                   assign).astype(jnp.int32)
 
 
 @functools.partial(
@@ -71,151 +224,35 @@ def _auction(
   a negative `eps_start` asks for the adaptive warm-start eps.
   """
   n, m = cost.shape
-  cost = cost.astype(jnp.float32)
-  # Normalise finite costs to [0, 1] so eps is relative to the cost range.
-  plus_inf = jnp.isposinf(cost)
-  finite = jnp.isfinite(cost)
-  invalid = jnp.any(~finite & ~plus_inf)  # NaN or -inf.
-  low = jnp.min(jnp.where(finite, cost, jnp.inf))
-  high = jnp.max(jnp.where(finite, cost, -jnp.inf))
-  spread = high - low
-  any_finite = jnp.any(finite)
-  scale = jnp.where(any_finite & (spread > 0), spread, 1.0)
-  low = jnp.where(any_finite, low, 0.0)
-  normalised = (cost - low) / scale
-  # Forbidden (+inf) and invalid pairs cost more than any finite matching:
-  # 2 (n + 1) > n * (1 + eps), so they are used only if unavoidable.
-  forbidden_cost = 2.0 * (n + 1)
-  normalised = jnp.where(finite, normalised, forbidden_cost)
-  benefit = -normalised
-
-  prices = prices.astype(jnp.float32) / scale
+  problem = normalise(cost)
+  benefit = problem.benefit
+  prices = prices.astype(jnp.float32) / problem.scale
   prices = prices - jnp.min(prices)
   eps_final = jnp.maximum(
       jnp.asarray(eps_final, jnp.float32), MIN_RELATIVE_EPS)
-  eps_start = jnp.asarray(eps_start, jnp.float32)
   eps_decay = jnp.asarray(eps_decay, jnp.float32)
   max_rounds = jnp.asarray(max_rounds, jnp.int32)
-
-  owner, assign = initial_matching(assignment.astype(jnp.int32), m)
-
-  def warm_start(args):
-    owner, assign, eps_start = args
-    # Adaptive eps: the smallest for which the warm assignment is
-    # eps-complementary-slack under the new cost and the warm prices, so the
-    # first phase keeps it whole and the phases are spent only on what the
-    # cost changed (capped at the cold start).
-    values = benefit - prices[None, :]
-    slack = max_no_nan(values, axis=1) - jnp.take_along_axis(
-        values, jnp.maximum(assign, 0)[:, None], axis=1)[:, 0]
-    adaptive = jnp.minimum(max_no_nan(jnp.where(assign >= 0, slack, 0.0)),
-                           DEFAULT_EPS_START)
-    # Slack within float32 rounding of eps_final (the returned prices were
-    # rescaled) counts as eps_final-CS: a solved problem needs no bids.
-    rounding = MIN_RELATIVE_EPS * jnp.maximum(1.0, jnp.max(prices))
-    adaptive = jnp.where(adaptive <= eps_final + rounding, eps_final, adaptive)
-    eps_start = jnp.where(eps_start < 0, adaptive, eps_start)
-    eps_start = jnp.maximum(eps_start, eps_final)
-    owner, assign = release_violators(benefit, prices, owner, assign,
-                                       eps_start + rounding)
-    return owner, assign, eps_start
-
-  def cold_start(args):
-    owner, assign, eps_start = args
-    eps_start = jnp.where(eps_start < 0, DEFAULT_EPS_START, eps_start)
-    return owner, assign, jnp.maximum(eps_start, eps_final)
-
-  owner, assign, eps_start = jax.lax.cond(
-      jnp.any(assign >= 0), warm_start, cold_start,
-      (owner, assign, eps_start))
+  owner, assign, eps_start = start(
+      benefit, prices, assignment, jnp.asarray(eps_start, jnp.float32),
+      eps_final)
 
   # All-equal costs: any assignment is optimal; skip the bidding (which
   # would need one round per row, every person wanting the same column).
-  degenerate = (spread <= 0) & ~invalid & jnp.all(finite)
+  degenerate = (problem.spread <= 0) & problem.all_finite
   rows = jnp.arange(n, dtype=jnp.int32)
   columns = jnp.arange(m, dtype=jnp.int32)
   assign = jnp.where(degenerate, rows, assign)
   owner = jnp.where(degenerate, jnp.where(columns < n, columns, -1), owner)
-  last_phase = eps_start <= eps_final
 
-  benefit_t = benefit.T if n < m else None
-
-  def bid_round(carry, eps):
-    return tiered(jacobi_round, benefit, eps, max_rounds,
-                   bidders_per_round=bidders_per_round, bidders_max=n)(carry)
-
-  def rounds_cond(carry):
-    _, _, assign, rounds = carry
-    return jnp.any(assign < 0) & (rounds < max_rounds)
-
-  def solve_phase(state):
-    prices, owner, assign, rounds, eps, last_phase, _ = state
-    if bidding == "gauss_seidel":
-      prices, owner, assign, rounds = gauss_seidel_phase(
-          (prices, owner, assign, rounds), benefit, eps, max_rounds)
-    else:
-      def rounds_body(carry):
-        # Several rounds per while iteration amortise the loop overhead;
-        # rounds after completion are no-ops.
-        return jax.lax.fori_loop(
-            0, rounds_per_iteration, lambda _, c: bid_round(c, eps), carry)
-
-      prices, owner, assign, rounds = jax.lax.while_loop(
-          rounds_cond, rounds_body, (prices, owner, assign, rounds))
-    complete = jnp.all(assign >= 0)
-    if n < m:
-      floor_price = jnp.min(jnp.where(owner >= 0, prices, jnp.inf))
-      reverse_step = tiered(
-          reverse_round, benefit_t, eps, floor_price, max_rounds,
-          bidders_per_round=bidders_per_round, bidders_max=m - n)
-
-      def reverse_cond(carry):
-        prices, owner, _, rounds = carry
-        return (jnp.any((owner < 0) & (prices > floor_price))
-                & (rounds < max_rounds))
-
-      def reverse_body(carry):
-        return jax.lax.fori_loop(
-            0, rounds_per_iteration, lambda _, c: reverse_step(c), carry)
-
-      prices, owner, assign, rounds = jax.lax.cond(
-          complete,
-          lambda c: jax.lax.while_loop(reverse_cond, reverse_body, c),
-          lambda c: c, (prices, owner, assign, rounds))
-      slack = jnp.any((owner < 0) & (prices > floor_price))
-    else:
-      slack = jnp.zeros((), bool)
-    done = complete & last_phase & ~slack
-
-    def next_phase(args):
-      prices, owner, assign, eps, last_phase = args
-      target = jnp.where(
-          last_phase, eps_final, jnp.maximum(eps * eps_decay, eps_final))
-      prices = prices - jnp.min(prices)
-      # float32 prices cannot resolve eps below ~1.2e-7 x the price scale.
-      floor = MIN_RELATIVE_EPS * jnp.maximum(1.0, jnp.max(prices))
-      new_eps = jnp.maximum(target, floor)
-      owner, assign = release_violators(benefit, prices, owner, assign,
-                                         new_eps)
-      return prices, owner, assign, new_eps, target <= eps_final
-
-    prices, owner, assign, eps, last_phase = jax.lax.cond(
-        complete & ~done, next_phase, lambda args: args,
-        (prices, owner, assign, eps, last_phase))
-    return prices, owner, assign, rounds, eps, last_phase, done
-
-  def phases_cond(state):
-    rounds, done = state[3], state[6]
-    return ~done & (rounds < max_rounds)
-
-  def jax_phases(prices, owner, assign):
-    prices, owner, assign, rounds, _, _, done = jax.lax.while_loop(
-        phases_cond, solve_phase,
-        (prices, owner, assign, jnp.zeros((), jnp.int32), eps_start,
-         last_phase, degenerate))
+  def loop_in_jax(prices, owner, assign):
+    (prices, owner, assign, rounds), done = jax_phases(
+        benefit, (prices, owner, assign, jnp.zeros((), jnp.int32)),
+        eps_start, eps_final, eps_decay, max_rounds, degenerate,
+        bidding=bidding, bidders_per_round=bidders_per_round,
+        rounds_per_iteration=rounds_per_iteration)
     return prices, owner, assign, rounds, done
 
-  def native_phases(prices, owner, assign):
+  def loop_in_kernel(prices, owner, assign):
     del owner  # The kernel derives it from `assign`.
     prices, assign, rounds, done = native.gauss_seidel_phases(
         benefit, prices, assign, eps_start, eps_final, eps_decay,
@@ -228,24 +265,17 @@ def _auction(
     # The kernel is registered for the CPU only; other platforms lower the
     # JAX loop.
     prices, owner, assign, rounds, done = jax.lax.platform_dependent(
-        prices, owner, assign, cpu=native_phases, default=jax_phases)
+        prices, owner, assign, cpu=loop_in_kernel, default=loop_in_jax)
   else:
-    prices, owner, assign, rounds, done = jax_phases(prices, owner, assign)
+    prices, owner, assign, rounds, done = loop_in_jax(prices, owner, assign)
 
-  # Guarantee a permutation even when stopped early: the r-th unassigned row
-  # takes the r-th free column.
-  (free,) = jnp.nonzero(owner < 0, size=n, fill_value=0)
-  unassigned = assign < 0
-  rank = jnp.cumsum(unassigned.astype(jnp.int32)) - 1
-  result = jnp.where(unassigned, free[jnp.clip(rank, 0, n - 1)], assign)
-  result = result.astype(jnp.int32)
-  chosen_forbidden = jnp.any(~finite[rows, result])
-  converged = done & ~invalid & ~chosen_forbidden
+  result = complete_permutation(owner, assign)
+  chosen_forbidden = jnp.any(~jnp.isfinite(cost[rows, result]))
   return AuctionResult(
       assignment=result,
-      prices=prices * scale,
+      prices=prices * problem.scale,
       rounds=rounds,
-      converged=converged,
+      converged=done & ~problem.invalid & ~chosen_forbidden,
   )
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from diwgan.assignment.base import max_no_nan, min_no_nan, SMALL_TIER
+from diwgan.assignment.base import (
+    MIN_RELATIVE_EPS, SMALL_TIER, max_no_nan, min_no_nan)
 
 def jacobi_round(
     carry: tuple[jax.Array, ...],
@@ -296,3 +297,121 @@ def initial_matching(
   assign = jnp.where(valid, assignment, -1)
   owner = jnp.where(claim < n, claim, -1)
   return owner, assign
+
+
+def forward_phase(
+    carry: tuple[jax.Array, ...],
+    benefit: jax.Array,
+    eps: jax.Array,
+    max_rounds: jax.Array,
+    *,
+    bidding: str,
+    bidders_per_round: int,
+    rounds_per_iteration: int,
+) -> tuple[jax.Array, ...]:
+  """Forward bidding of one eps phase until every person is assigned.
+
+  Args:
+    carry: (prices, owner, assign, rounds).
+    benefit: (n, m) benefits.
+    eps: () bid increment.
+    max_rounds: () cap on the rounds (bids for Gauss-Seidel).
+    bidding: static, "gauss_seidel" or "jacobi".
+    bidders_per_round: static, the largest Jacobi batch.
+    rounds_per_iteration: static, Jacobi rounds per `while_loop` iteration.
+
+  Returns:
+    The updated carry; every person is assigned unless the cap was reached.
+  """
+  if bidding == "gauss_seidel":
+    return gauss_seidel_phase(carry, benefit, eps, max_rounds)
+  n = benefit.shape[0]
+  bid_round = tiered(jacobi_round, benefit, eps, max_rounds,
+                     bidders_per_round=bidders_per_round, bidders_max=n)
+
+  def cond(carry):
+    _, _, assign, rounds = carry
+    return jnp.any(assign < 0) & (rounds < max_rounds)
+
+  def body(carry):
+    # Several rounds per while iteration amortise the loop overhead; rounds
+    # after completion are no-ops.
+    return jax.lax.fori_loop(
+        0, rounds_per_iteration, lambda _, c: bid_round(c), carry)
+
+  return jax.lax.while_loop(cond, body, carry)
+
+
+def reverse_phase(
+    carry: tuple[jax.Array, ...],
+    benefit_t: jax.Array,
+    eps: jax.Array,
+    max_rounds: jax.Array,
+    complete: jax.Array,
+    *,
+    bidders_per_round: int,
+    rounds_per_iteration: int,
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
+  """Reverse auction of the free columns priced above the cheapest held one.
+
+  Rectangular problems (n < m) only, after a complete forward phase.
+
+  Args:
+    carry: (prices, owner, assign, rounds).
+    benefit_t: (m, n) transposed benefits.
+    eps: () current eps.
+    max_rounds: () cap on the rounds.
+    complete: () bool, every person is assigned (else nothing is done).
+    bidders_per_round, rounds_per_iteration: static, as `forward_phase`.
+
+  Returns:
+    (carry, slack): the updated carry, and whether a free column is still
+    dearer than the cheapest held one (the cap was reached).
+  """
+  m, n = benefit_t.shape
+  prices, owner = carry[0], carry[1]
+  floor_price = jnp.min(jnp.where(owner >= 0, prices, jnp.inf))
+  step = tiered(reverse_round, benefit_t, eps, floor_price, max_rounds,
+                bidders_per_round=bidders_per_round, bidders_max=m - n)
+
+  def cond(carry):
+    prices, owner, _, rounds = carry
+    return jnp.any((owner < 0) & (prices > floor_price)) & (rounds < max_rounds)
+
+  def body(carry):
+    return jax.lax.fori_loop(
+        0, rounds_per_iteration, lambda _, c: step(c), carry)
+
+  carry = jax.lax.cond(complete, lambda c: jax.lax.while_loop(cond, body, c),
+                       lambda c: c, carry)
+  prices, owner = carry[0], carry[1]
+  return carry, jnp.any((owner < 0) & (prices > floor_price))
+
+
+def next_phase(
+    benefit: jax.Array,
+    carry: tuple[jax.Array, ...],
+    eps: jax.Array,
+    last_phase: jax.Array,
+    *,
+    eps_final: jax.Array,
+    eps_decay: jax.Array,
+) -> tuple[tuple[jax.Array, ...], jax.Array, jax.Array]:
+  """The next eps and the pairs that stay assigned under it.
+
+  Prices are shifted to a zero minimum; eps shrinks by `eps_decay` (never
+  below `eps_final`, nor below float32 resolution at the price scale); the
+  pairs that are not eps-complementary-slack for it are released.
+
+  Returns:
+    (carry, eps, last_phase) for the next phase.
+  """
+  prices, owner, assign, rounds = carry
+  target = jnp.where(
+      last_phase, eps_final, jnp.maximum(eps * eps_decay, eps_final))
+  prices = prices - jnp.min(prices)
+  # float32 prices cannot resolve eps below ~1.2e-7 x the price scale.
+  floor = MIN_RELATIVE_EPS * jnp.maximum(1.0, jnp.max(prices))
+  new_eps = jnp.maximum(target, floor)
+  owner, assign = release_violators(benefit, prices, owner, assign, new_eps)
+  return (prices, owner, assign, rounds), new_eps, target <= eps_final

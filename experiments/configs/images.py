@@ -109,6 +109,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_seeds = 1
 
   config.log_every = 100  # steps per compiled call (lax.scan) and per log line
+  # Also write the metrics and sample figures as TensorBoard event files
+  # under <workdir>/tensorboard (needs pip install -e ".[tensorboard]").
+  config.tensorboard = False
   config.checkpoint_every = 2000
   config.checkpoints_to_keep = 3
   return config
