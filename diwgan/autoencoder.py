@@ -37,13 +37,27 @@ def reconstruction_report(
 ) -> AutoEncoderReport:
   """Measures reconstruction error of `autoencoder` on all of `data` (n, ...)."""
   data = jnp.asarray(data, jnp.float32)
-  apply = jax.jit(autoencoder.apply)
-  squared = sum(
-      float(jnp.sum((apply(params, data[i : i + chunk]) - data[i : i + chunk]) ** 2))
-      for i in range(0, data.shape[0], chunk)
-  )
+  num = data.shape[0]
+  num_chunks = -(-num // chunk)
+  size = -(-num // num_chunks)  # equal chunks: one compiled program
+
+  @jax.jit
+  def errors(params, data):
+    padded = jnp.pad(data, [(0, num_chunks * size - num)]
+                     + [(0, 0)] * (data.ndim - 1))
+    chunks = padded.reshape((num_chunks, size) + data.shape[1:])
+    valid = (jnp.arange(num_chunks * size) < num).reshape(num_chunks, size)
+
+    def chunk_error(args):
+      batch, mask = args
+      squared = (autoencoder.apply(params, batch) - batch) ** 2
+      return jnp.sum(squared.reshape(size, -1).sum(-1) * mask)
+
+    squared = jnp.sum(jax.lax.map(chunk_error, (chunks, valid)))
+    return squared, jnp.mean(jnp.var(data, axis=0))
+
+  squared, variance = errors(params, data)
   mse = squared / data.size
-  variance = jnp.mean(jnp.var(data, axis=0))
   return AutoEncoderReport(
       mse=jnp.asarray(mse, jnp.float32),
       data_variance=variance,
@@ -118,7 +132,6 @@ def train_autoencoder_on_sampler(
     The trained parameters.
   """
   init_key, loop_key = jax.random.split(key)
-  params = autoencoder.init(init_key, sample(loop_key, 1))
   schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
   tx = optax.adam(schedule)
 
@@ -133,8 +146,11 @@ def train_autoencoder_on_sampler(
     return (optax.apply_updates(params, updates), opt_state), loss
 
   @jax.jit
-  def run(params):
+  def run():
+    # Initialisation inside the one compiled program (op by op it would
+    # compile a program per layer).
+    params = autoencoder.init(init_key, sample(loop_key, 1))
     (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), jnp.arange(steps))
     return params
 
-  return run(params)
+  return run()

@@ -354,10 +354,14 @@ def build_experiment(
         jnp.zeros((config.batch_size, ae.latent_dim)),
         history=config.diw.history)
 
+  # Compiled as whole programs: op by op, the flax inits would compile
+  # dozens of tiny programs.
+  init = jax.jit(trainer.init)
   return loop.Experiment(
       trainer=trainer,
-      initial_state=lambda: trainer.init(init_key, method_state(True)),
-      template_state=lambda: trainer.init(init_key, method_state(False)),
+      initial_state=lambda: init(init_key, method_state(True)),
+      template_state=jax.jit(
+          lambda: trainer.init(init_key, method_state(False))),
       evaluate=_evaluator(config, networks, classifier, sample_key),
       plot=_grid_plotter(config, networks, grid_key),
       summary_plot=plot_curves if classifier is not None else None,

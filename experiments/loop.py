@@ -477,7 +477,7 @@ class ConfigMismatchError(checkpointing.CheckpointError):
 
 def restore_newest_intact(
     checkpointer: checkpointing.Checkpointer,
-    template: TrainState,
+    template: Callable[[], TrainState],
     config_dict: dict,
     workdir: str,
 ) -> Tuple[Optional[int], Optional[TrainState]]:
@@ -489,6 +489,13 @@ def restore_newest_intact(
   write those steps again) with a warning naming the step and the error.
   A checkpoint of another config stops the run at once.
 
+  Args:
+    checkpointer: the run's checkpoints.
+    template: () -> a state of the run's structure and placement, built only
+      when there is a checkpoint.
+    config_dict: the run's config, as JSON.
+    workdir: the run's folder.
+
   Returns:
     (step, state), or (None, None) when there is no checkpoint.
 
@@ -498,10 +505,11 @@ def restore_newest_intact(
   """
   steps = sorted(checkpointer.all_steps(), reverse=True)
   errors = []
+  template_state = template() if steps else None
   for step in steps:
     try:
       _check_resumable(checkpointer, step, config_dict)
-      state = checkpointer.restore(step, template)
+      state = checkpointer.restore(step, template_state)
     except ConfigMismatchError:
       raise
     except checkpointing.CheckpointError as error:
@@ -556,7 +564,7 @@ def _start_or_resume(experiment, checkpointer, place, config_dict, files
   # device) is where orbax puts the arrays: any device count restores any
   # checkpoint.
   latest, state = restore_newest_intact(
-      checkpointer, place(experiment.template_state()), config_dict,
+      checkpointer, lambda: place(experiment.template_state()), config_dict,
       files.workdir)
   if latest is None:
     return place(experiment.initial_state()), []

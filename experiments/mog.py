@@ -75,6 +75,8 @@ def build_experiment(
       root_key, 5)
   uses_ae = experiment_methods.needs_autoencoder(config.method)
 
+  sample = jax.jit(mog.sample_mixture, static_argnums=2)
+
   def method_state(pretrain: bool):
     if not uses_ae:
       return experiment_methods.init_method_state(
@@ -85,7 +87,7 @@ def build_experiment(
       anchors = jnp.zeros((config.batch_size, config.autoencoder.latent_dim))
       return methods_lib.init_diw_state(
           ae_params, anchors, history=config.diw.history)
-    real = mog.sample_mixture(mixture, real_key, config.num_real)
+    real = sample(mixture, real_key, config.num_real)
     ae = config.autoencoder
     ae_params = autoencoder_lib.train_autoencoder(
         autoencoder, real, ae_key, steps=ae.steps, batch_size=ae.batch_size,
@@ -94,11 +96,18 @@ def build_experiment(
     logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
                  float(report.relative_mse), ae.max_relative_mse)
     autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
-    real_latents = autoencoder.apply(ae_params, real, method=autoencoder.encode)
-    anchors = methods_lib.draw_anchors(
-        real_latents, anchor_key, config.batch_size,
-        bandwidth=config.diw.anchor_bandwidth)
-    decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
+
+    @jax.jit
+    def anchors_and_decoded(ae_params, real):
+      real_latents = autoencoder.apply(ae_params, real,
+                                       method=autoencoder.encode)
+      anchors = methods_lib.draw_anchors(
+          real_latents, anchor_key, config.batch_size,
+          bandwidth=config.diw.anchor_bandwidth)
+      return anchors, autoencoder.apply(ae_params, anchors,
+                                        method=autoencoder.decode)
+
+    anchors, decoded = anchors_and_decoded(ae_params, real)
     quality = {
         "autoencoder_relative_mse": float(report.relative_mse),
         **{f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
@@ -109,6 +118,11 @@ def build_experiment(
     return methods_lib.init_diw_state(
         ae_params, anchors, history=config.diw.history)
 
+  # The set-up as a few compiled programs: op by op, the flax inits and
+  # samplers would compile ~150 tiny programs (~15 s on a 2-core CPU).
+  init = jax.jit(trainer.init)
+  template = jax.jit(lambda: trainer.init(init_key, method_state(False)))
+
   @jax.jit
   def generate(state):
     return networks.generate(
@@ -117,7 +131,7 @@ def build_experiment(
   def evaluate(state):
     return _metrics_dict(_mixture_metrics(generate(state), mixture, config))
 
-  real_for_plot = mog.sample_mixture(
+  real_for_plot = sample(
       mixture, jax.random.fold_in(eval_key, 1), config.eval.num_samples)
 
   def plot(state, path):
@@ -134,8 +148,8 @@ def build_experiment(
 
   return loop.Experiment(
       trainer=trainer,
-      initial_state=lambda: trainer.init(init_key, method_state(True)),
-      template_state=lambda: trainer.init(init_key, method_state(False)),
+      initial_state=lambda: init(init_key, method_state(True)),
+      template_state=template,
       evaluate=evaluate,
       plot=plot,
       summary_plot=plot_curves,
