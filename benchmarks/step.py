@@ -1,19 +1,24 @@
 r"""Benchmark: the DIW-GAN training step against the plain GAN step.
 
-Run from the repository root (~5-10 minutes on a 2-core CPU, most of it the
-auto-encoder pre-training and the warm-up steps):
+Run from the repository root (~6 minutes on a 2-core CPU, most of it the
+3,000 training-loop steps of each method and the scipy and pure-JAX
+variants):
 
   python -m benchmarks.step
   python -m benchmarks.step --batch_sizes=128,256,512,1024,2048,4096 \
-      --warmup_steps=300 --output=benchmarks/results/step.json
+      --warmup_steps=3000 --output=benchmarks/results/step.json
 
 Three measurements on the ring (`experiments.configs.mog.get_config("ring")`,
 definitions in docs/benchmarks.md):
+- the training loop itself (`experiments.loop.train_and_evaluate`, what the
+  command runs) trains the plain GAN and DIW-GAN for `--warmup_steps` steps
+  each; its own steps/s (median of its logged chunks) is recorded beside
 - steps/s at batch 512 under `lax.scan` (chunks of `--chunk` steps, as the
   training loop runs them) of the plain GAN and of DIW-GAN with each matcher
-  (auction with Gauss-Seidel and Jacobi bidding, scipy), after
-  `--warmup_steps` DIW-GAN steps so the generated latents cluster as in
-  training; the variants are interleaved within each repeat;
+  (auction with the compiled and the pure-JAX Gauss-Seidel loop, Jacobi
+  bidding, scipy), from the loop's final states; the variants are
+  interleaved within each repeat, and the loop / benchmark ratio says
+  whether the benchmark measures what the command runs;
 - the profile of one DIW-GAN step at batch 512: each piece a separately
   jitted function on the warmed state's real inputs, averaged over
   `--profile_problems` fresh noise draws;
@@ -23,18 +28,24 @@ Prints tables and writes JSON to --output.
 """
 
 import argparse
+import copy
 import dataclasses
+import json
+import os
 import sys
+import tempfile
 
 import jax
 import numpy as np
 
 from benchmarks import common
 from diwgan import assignment
+from diwgan import checkpointing
 from diwgan import distances
 from diwgan import importance
 from diwgan import methods as methods_lib
 from diwgan.training import StepContext
+from experiments import loop
 from experiments import mog
 from experiments.configs import mog as mog_configs
 
@@ -65,13 +76,28 @@ def _with_matcher(trainer, **fields):
   return dataclasses.replace(trainer, method=method)
 
 
-def warmed_state(experiment, steps, chunk):
-  """The initial state (auto-encoder trained, anchors drawn) after `steps`."""
-  state = experiment.initial_state()
-  fn = _chunk_fn(experiment.trainer)
-  for _ in range(steps // chunk):
-    state, _ = fn(state, chunk)
-  return jax.block_until_ready(state)
+def loop_warmup(config, steps, chunk, workdir):
+  """Trains `config` for `steps` steps with the training loop itself.
+
+  Returns:
+    (experiment, final state, the loop's median steps/s over its logged
+    chunks after the first, which compiles).
+  """
+  config = copy.deepcopy(config)
+  config.num_steps = steps
+  config.log_every = chunk
+  config.eval.every = steps
+  config.checkpoint_every = steps
+  experiment = mog.build_experiment(config, workdir)
+  loop.train_and_evaluate(experiment, config, workdir)
+  checkpointer = checkpointing.Checkpointer(
+      os.path.join(workdir, "checkpoints"))
+  state = checkpointer.restore(steps, experiment.template_state())
+  checkpointer.close()
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rates = [r["steps_per_sec"] for r in map(json.loads, f)
+             if r["kind"] == "train"][1:]
+  return experiment, state, float(np.median(rates))
 
 
 def steps_per_second(diw, gan, diw_state, gan_state, *, chunk, repeats):
@@ -79,6 +105,8 @@ def steps_per_second(diw, gan, diw_state, gan_state, *, chunk, repeats):
   variants = {
       "gan": gan.trainer,
       "diwgan": diw.trainer,
+      "diwgan_jax_loop": _with_matcher(
+          diw.trainer, auction_options={"kernel": "jax"}),
       "diwgan_jacobi": _with_matcher(
           diw.trainer, auction_options={"bidding": "jacobi"}),
       "diwgan_scipy": _with_matcher(diw.trainer, matcher="scipy"),
@@ -224,7 +252,8 @@ def step_vs_batch(diw, gan, diw_state, gan_state, batch_sizes, *, repeats,
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--warmup_steps", type=int, default=300)
+  parser.add_argument("--warmup_steps", type=int, default=3000,
+                      help="steps of the training loop before the timings")
   parser.add_argument("--chunk", type=int, default=100,
                       help="steps per lax.scan call (the training loop's)")
   parser.add_argument("--repeats", type=int, default=3)
@@ -237,27 +266,38 @@ def main():
   results = {"config": vars(args), "platform": common.machine_info()}
 
   config = mog_configs.get_config("ring")
-  diw = mog.build_experiment(config)
   gan_config = mog_configs.get_config("ring")
   gan_config.method = "gan"
-  gan = mog.build_experiment(gan_config)
-  with common.Timer() as timer:
-    diw_state = warmed_state(diw, args.warmup_steps, args.chunk)
+  with tempfile.TemporaryDirectory() as folder, common.Timer() as timer:
+    diw, diw_state, diw_loop_rate = loop_warmup(
+        config, args.warmup_steps, args.chunk, os.path.join(folder, "diw"))
+    gan, gan_state, gan_loop_rate = loop_warmup(
+        gan_config, args.warmup_steps, args.chunk, os.path.join(folder, "gan"))
   results["setup_seconds"] = timer.wall
-  gan_state = warmed_state(gan, args.warmup_steps, args.chunk)
+  loop_ms = {"gan": 1e3 / gan_loop_rate, "diwgan": 1e3 / diw_loop_rate}
 
   batch = config.batch_size
   print(f"Steps/s at batch {batch}, lax.scan chunks of {args.chunk}, after "
         f"{args.warmup_steps} warm-up steps (median of {args.repeats})")
   rows = steps_per_second(diw, gan, diw_state, gan_state, chunk=args.chunk,
                           repeats=args.repeats)
-  results["steps_per_second"] = {"batch_size": batch, "rows": rows}
-  print(f"{'variant':>14} {'ms/step':>8} {'cpu ms':>7} {'steps/s':>8} "
+  for name, ms in loop_ms.items():
+    rows[name]["loop_step_ms"] = ms
+    rows[name]["loop_over_benchmark"] = ms / rows[name]["step_ms"]
+  results["steps_per_second"] = {
+      "batch_size": batch, "rows": rows,
+      "loop_ratio_to_gan": loop_ms["diwgan"] / loop_ms["gan"]}
+  print(f"{'variant':>16} {'ms/step':>8} {'cpu ms':>7} {'steps/s':>8} "
         f"{'x gan':>6} {'cpu x gan':>9}")
   for name, row in rows.items():
-    print(f"{name:>14} {row['step_ms']:8.2f} {row['cpu_step_ms']:7.2f} "
+    print(f"{name:>16} {row['step_ms']:8.2f} {row['cpu_step_ms']:7.2f} "
           f"{row['steps_per_second']:8.1f} {row['ratio_to_gan']:6.2f} "
           f"{row['cpu_ratio_to_gan']:9.2f}")
+  print(f"\nThe training loop itself ({args.warmup_steps} steps, median of "
+        f"its {args.chunk}-step chunks): gan {loop_ms['gan']:.2f} ms/step, "
+        f"diwgan {loop_ms['diwgan']:.2f} ms/step (x{loop_ms['diwgan'] / loop_ms['gan']:.2f}); "
+        f"loop / benchmark: gan {rows['gan']['loop_over_benchmark']:.2f}, "
+        f"diwgan {rows['diwgan']['loop_over_benchmark']:.2f}")
 
   print(f"\nProfile of one DIW-GAN step at batch {batch} (mean over "
         f"{args.profile_problems} problems x {args.repeats}; separately "

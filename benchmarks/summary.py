@@ -230,6 +230,16 @@ def step_section(results, figures_rel):
         f"| {name} | {r['step_ms']:.2f} | {r['cpu_step_ms']:.2f} | "
         f"{r['steps_per_second']:.1f} | {r['ratio_to_gan']:.2f} | "
         f"{r['cpu_ratio_to_gan']:.2f} |")
+  if "loop_ratio_to_gan" in sps:
+    rows = sps["rows"]
+    lines += [
+        "", f"The training loop itself, same run ({results['config']['warmup_steps']} "
+        "steps each, median of its logged chunks): GAN "
+        f"{rows['gan']['loop_step_ms']:.2f} ms / step, DIW-GAN "
+        f"{rows['diwgan']['loop_step_ms']:.2f} ms / step, "
+        f"**{sps['loop_ratio_to_gan']:.2f}x**; loop / benchmark "
+        f"{rows['gan']['loop_over_benchmark']:.2f} (GAN), "
+        f"{rows['diwgan']['loop_over_benchmark']:.2f} (DIW-GAN)."]
   lines += ["", "Profile of one DIW-GAN step (separately jitted pieces, mean "
             "over fresh noise draws):", "",
             "| piece | ms | CPU ms |", "|---|---|---|"]
@@ -248,6 +258,124 @@ def step_section(results, figures_rel):
         f"{r['diwgan_step_ms']:.2f} | {r['ratio']:.2f} | "
         f"{r['gan_cpu_step_ms']:.2f} | {r['diwgan_cpu_step_ms']:.2f} |")
   lines += ["", f"![step time vs batch]({figures_rel}/step_vs_batch.png)", ""]
+  return lines
+
+
+def _mean_std(values, fmt):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  values = np.asarray(values, float)
+  if len(values) == 1:
+    return fmt.format(values[0])
+  return f"{fmt.format(values.mean())} ({fmt.format(values.std(ddof=1))})"
+
+
+def time_to_quality_section(results):
+  """The README command end to end, per setting and method (issue 12)."""
+  lines = _header(results, "Time to quality (`benchmarks/time_to_quality.py`)")
+  lines += [
+      "Each row: the command `python -m experiments.mog --config=<set> "
+      "--method=<method> --config.seed=<s> <overrides>` run alone, one seed "
+      "after the other, from a fresh process. *to quality* = seconds from "
+      "the process start (imports, auto-encoder and compilation included) "
+      "to the first evaluation (every 1,000 steps) with every mode and HQS "
+      ">= 80%. Mean (std) over seeds; per seed below.", "",
+      "| setting | set | method | seeds | wall (s) | to quality (s) | "
+      "reached | steps to quality | loop steps/s | modes | HQS % | JSD |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  groups = {}
+  for run in results["runs"]:
+    if "error" in run:
+      continue
+    groups.setdefault((run["tag"], run["config"], run["method"]), []).append(run)
+  for (tag, dataset, method), runs in groups.items():
+    reached = [r for r in runs if r["seconds_to_quality"] is not None]
+    lines.append(
+        f"| {tag} | {dataset} | {method} | {len(runs)} | "
+        f"{_mean_std([r['wall_seconds'] for r in runs], '{:.0f}')} | "
+        + (_mean_std([r['seconds_to_quality'] for r in reached], '{:.0f}')
+           if reached else "not reached")
+        + f" | {len(reached)}/{len(runs)} | "
+        + (_mean_std([r['steps_to_quality'] for r in reached], '{:.0f}')
+           if reached else "-")
+        + f" | {_mean_std([r['steps_per_sec'] for r in runs], '{:.1f}')} | "
+        f"{_mean_std([r['modes'] for r in runs], '{:.1f}')} | "
+        f"{_mean_std([100 * r['hqs'] for r in runs], '{:.1f}')} | "
+        f"{_mean_std([r['jsd'] for r in runs], '{:.3f}')} |")
+  lines += ["", "Per seed (seed: wall s / to quality s / HQS %):", ""]
+  for (tag, dataset, method), runs in groups.items():
+    cells = ", ".join(
+        f"{r['seed']}: {r['wall_seconds']:.0f} / "
+        + ("-" if r["seconds_to_quality"] is None
+           else f"{r['seconds_to_quality']:.0f}")
+        + f" / {100 * r['hqs']:.1f}" for r in sorted(runs, key=lambda r: r["seed"]))
+    overrides = runs[0].get("overrides") or "defaults"
+    lines.append(f"- {tag} ({overrides}), {dataset}, {method}: {cells}")
+  lines.append("")
+  return lines
+
+
+def accelerator_section(results):
+  """One device check (`benchmarks/accelerator.py`) and issue 13's targets."""
+  device = results["platform"]["device"]
+  lines = _header(results, f"Device check on {device} "
+                  f"(`benchmarks/accelerator.py`"
+                  f"{' --small' if results['small'] else ''})")
+  checks = results["matchers"]
+  passed = sum(r["ok"] for r in checks)
+  lines += [
+      f"Correctness: {passed}/{len(checks)} matcher checks passed (auction, "
+      "Jacobi auction, optax Hungarian, scipy via the host callback; n up to "
+      f"{max(r['n'] for r in checks)}; ties, wide range, rank one, "
+      "duplicates, rectangular, n = 1, all equal)"
+      + (f"; failed: {', '.join(results['failed'])}" if results["failed"]
+         else "") + f". KDE vs scipy (float64): max relative error "
+      f"{results['kde']['max_rel_error']:.1e} over "
+      f"{results['kde']['points']} points. DIW term gradient vs its closed "
+      f"form: {results['diw_gradient']['max_abs_error']:.1e}. Compiled CPU "
+      f"kernel built: {results['native_kernel']}.", "",
+      "| n | auction cold ms | auction warm ms | scipy on host ms | optax "
+      "Hungarian ms | auction / scipy | Hungarian / auction |",
+      "|--:|--:|--:|--:|--:|--:|--:|"]
+  for r in results["matching_ms"]:
+    hungarian = r.get("hungarian_ms")
+    lines.append(
+        f"| {r['n']} | {r['auction_cold_ms']:.2f} | "
+        f"{r['auction_warm_ms']:.2f} | {r['scipy_host_ms']:.2f} | "
+        + ("-" if hungarian is None else f"{hungarian:.1f}") + " | "
+        f"{r['auction_over_scipy']:.2f} | "
+        + ("-" if hungarian is None else f"{r['hungarian_over_auction']:.1f}")
+        + " |")
+  steps, ring = results["steps"], results["ring"]
+  lines += [
+      "", f"Steps: GAN {steps['gan_step_ms']:.3f} ms, DIW-GAN "
+      f"{steps['diwgan_step_ms']:.3f} ms ({steps['diwgan_over_gan']:.1f}x); "
+      f"{steps['vmapped_seeds']} vmapped DIW-GAN seeds: "
+      f"{steps['vmapped_run_steps_per_sec']:.0f} run-steps/s"
+      + (f"; data-parallel DIW-GAN step on {steps['devices']} device(s): "
+         f"{steps['data_parallel_step_ms']:.3f} ms"
+         if "data_parallel_step_ms" in steps else "")
+      + f". Ring, {ring['steps']} steps: {ring['modes']} modes, HQS "
+      f"{100 * ring['hqs']:.1f}%, JSD {ring['jsd']:.3f} "
+      f"({ring['seconds']:.0f} s).", ""]
+  if not results["small"]:
+    at512 = next((r for r in results["matching_ms"] if r["n"] == 512), None)
+    if at512 is not None:
+      lines += [
+          "| target (issue 13, one data-centre GPU) | measured | status |",
+          "|---|---|---|",
+          f"| auction n=512 cold <= 0.5x scipy on the host | "
+          f"{at512['auction_over_scipy']:.2f}x | "
+          f"{_status(at512['auction_over_scipy'] <= 0.5)} |",
+          f"| auction >= 20x faster than optax's Hungarian | "
+          + (f"{at512['hungarian_over_auction']:.1f}x | "
+             f"{_status(at512['hungarian_over_auction'] >= 20)} |"
+             if "hungarian_over_auction" in at512 else "- | not measured |"),
+          f"| 10 vmapped DIW-GAN seeds >= 1,000 run-steps/s | "
+          f"{steps['vmapped_run_steps_per_sec']:.0f} | "
+          f"{_status(steps['vmapped_run_steps_per_sec'] >= 1000)} |",
+          f"| single-seed DIW-GAN step <= 10x the GAN step | "
+          f"{steps['diwgan_over_gan']:.1f}x | "
+          f"{_status(steps['diwgan_over_gan'] <= 10)} |", ""]
   return lines
 
 
@@ -361,7 +489,8 @@ def targets(assignment, kde, step):
   return lines
 
 
-def render(assignment, kde, step, figures_rel, scale=None):
+def render(assignment, kde, step, figures_rel, scale=None,
+           time_to_quality=None, accelerators=()):
   lines = [
       "Rendered by `python -m benchmarks.summary` from "
       "`benchmarks/results/*.json`; definitions in `docs/benchmarks.md`. "
@@ -369,6 +498,8 @@ def render(assignment, kde, step, figures_rel, scale=None):
       "times, measured side by side (interleaved) within one run, and the "
       "load average during the run. Compare ratios, not absolute times.", ""]
   lines += targets(assignment, kde, step)
+  if time_to_quality:
+    lines += time_to_quality_section(time_to_quality)
   if assignment:
     lines += assignment_section(assignment, figures_rel)
   if step:
@@ -377,6 +508,8 @@ def render(assignment, kde, step, figures_rel, scale=None):
     lines += kde_section(kde)
   if scale:
     lines += scale_section(scale)
+  for results in accelerators:
+    lines += accelerator_section(results)
   return "\n".join(lines).rstrip() + "\n"
 
 
@@ -398,6 +531,10 @@ def main():
   kde = _load(os.path.join(args.results, "kde.json"))
   step = _load(os.path.join(args.results, "step.json"))
   scale = _load(os.path.join(args.results, "scale.json"))
+  time_to_quality = _load(os.path.join(args.results, "time_to_quality.json"))
+  accelerators = [_load(os.path.join(args.results, name))
+                  for name in sorted(os.listdir(args.results))
+                  if name.startswith("accelerator_") and name.endswith(".json")]
   os.makedirs(args.figures, exist_ok=True)
   if assignment:
     plot_matching(assignment, os.path.join(args.figures, "matching_vs_n.png"))
@@ -409,7 +546,7 @@ def main():
   with open(args.results_md) as f:
     text = f.read()
   text = replace_region(text, render(assignment, kde, step, figures_rel,
-                                       scale))
+                                       scale, time_to_quality, accelerators))
   with open(args.results_md, "w") as f:
     f.write(text)
   print(f"Rendered {args.results_md} and {args.figures}/*.png")

@@ -16,7 +16,7 @@ The pieces (`distances`, `assignment`, `importance`, `losses`) stay public
 for those who want another combination.
 """
 
-from typing import Any, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,44 @@ class DIWAux(NamedTuple):
   converged: jax.Array
 
 
+def solve_once(
+    solve: Callable[[jax.Array], assignment_lib.AuctionResult],
+    cost: jax.Array,
+    axis_name: Optional[str],
+) -> assignment_lib.AuctionResult:
+  """`solve(cost)`, computed on the first device of `axis_name` only.
+
+  Under a device axis every device holds the same gathered cost. Solving it
+  on each would repeat the same work N times (on CPU devices that share
+  cores, N times the CPU time; with the scipy matcher, N host callbacks
+  that block the other devices' collectives). The first device solves it
+  and a `psum` hands its result to the others (theirs are zeros), so every
+  device gets bitwise the same matching.
+
+  Args:
+    solve: cost -> AuctionResult.
+    cost: (n, m) the same on every device.
+    axis_name: the device axis, or None (then just `solve(cost)`).
+
+  Returns:
+    The `AuctionResult` of the first device.
+  """
+  if axis_name is None:
+    return solve(cost)
+  shapes = jax.eval_shape(solve, cost)
+
+  def nothing(cost):
+    del cost
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+  result = jax.lax.cond(jax.lax.axis_index(axis_name) == 0, solve, nothing,
+                        cost)
+  # psum has no boolean form: the flag travels as an integer.
+  summed = jax.lax.psum(result._replace(
+      converged=result.converged.astype(jnp.int32)), axis_name)
+  return summed._replace(converged=summed.converged > 0)
+
+
 def diw_term(
     anchors: jax.typing.ArrayLike,
     latents: jax.typing.ArrayLike,
@@ -65,6 +103,7 @@ def diw_term(
     target_weight_exponent: float = 1.0,
     generator_weight_clip: Optional[Tuple[float, float]] = None,
     target_weight_clip: Optional[Tuple[float, float]] = None,
+    axis_name: Optional[str] = None,
 ) -> Tuple[jax.Array, importance.ImportanceState, DIWAux]:
   """The weighted matched distance of one generator step.
 
@@ -89,6 +128,9 @@ def diw_term(
     generator_bandwidth: bandwidth of the KDE over past latents.
     generator_weight_exponent / target_weight_exponent: exponents.
     generator_weight_clip / target_weight_clip: optional (low, high) clips.
+    axis_name: under `shard_map`, the device axis over which `latents` were
+      all-gathered, so that every device holds the same problem: it is then
+      solved on one device and broadcast (`solve_once`).
 
   Returns:
     (term, new_importance_state, aux): the () term, the buffers with this
@@ -120,8 +162,10 @@ def diw_term(
     # No warm start: the columns are fresh samples every step, so the last
     # step's column prices say nothing about this step's columns
     # (docs/benchmarks.md).
-    result = assignment_lib.match(
-        fixed_cost, method=matcher, **dict(auction_options or {}))
+    result = solve_once(
+        lambda cost: assignment_lib.match(
+            cost, method=matcher, **dict(auction_options or {})),
+        fixed_cost, axis_name)
 
   if use_generator_weights:
     generator_weights = importance.generator_weights(

@@ -19,9 +19,17 @@ replicated parameters over devices itself, and the DIW state computed from
 gathered latents would be typed as device-varying.
 
 Seeds: `jax.vmap` over a leading run axis of the `TrainState`; each run keeps
-its own key, parameters, auto-encoder, anchors and buffers. The two compose:
-`shard_map(vmap(train_steps))` trains S seeds, each data-parallel over the
-devices.
+its own key, parameters, auto-encoder, anchors and buffers. Two ways to put
+S seeds on N devices:
+
+* batch-sharded (`shard_runs=False`): `shard_map(vmap(train_steps))` with a
+  replicated state, each seed data-parallel over the devices. Every device
+  repeats every seed's B x B matching, so more devices do not make a
+  DIW-GAN run faster.
+* seed-sharded (`shard_runs=True`): the run axis is split over the devices
+  (`shard_runs_over`), each device trains S / N whole seeds with the
+  one-device step, and the step has no collectives: N devices train S seeds
+  in the time one device trains S / N.
 """
 
 import dataclasses
@@ -89,11 +97,16 @@ def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   Returns:
     The same pytree of global arrays, fully replicated over `mesh`.
   """
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return _place(tree, jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec()))
+
+
+def _place(tree: Any, sharding: jax.sharding.NamedSharding) -> Any:
+  """Every leaf as a global array of `sharding`, from process 0's values."""
   leaves, treedef = jax.tree.flatten(tree)
   key_impls = [jax.random.key_impl(x) if _is_key(x) else None for x in leaves]
-  host = [np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-          for x in leaves]
+  host = [np.asarray(gather_to_host(jax.random.key_data(x) if _is_key(x)
+                                    else x)) for x in leaves]
   if jax.process_count() > 1:
     host = multihost_utils.broadcast_one_to_all(host)
     host = [np.asarray(x) for x in host]
@@ -109,14 +122,39 @@ def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
       treedef, [put(v, impl) for v, impl in zip(host, key_impls)])
 
 
-def local_copy(tree: Any) -> Any:
-  """One single-device copy of a replicated pytree, on a local device.
+def gather_to_host(x: Any) -> Any:
+  """A global array's whole value as numpy, on every process."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return multihost_utils.process_allgather(x, tiled=True)
+  return np.asarray(x)
 
-  Used to evaluate, plot and read a replicated state exactly as a one-device
-  run would; works on every process of a multi-host run.
+
+def shard_runs_over(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """Splits the leading run axis of every leaf over the devices of `mesh`.
 
   Args:
-    tree: pytree of fully replicated global arrays (or ordinary arrays).
+    tree: pytree of arrays with a leading run axis of S (a multiple of the
+      mesh size), on any device or host; PRNG key arrays allowed.
+    mesh: the mesh from `make_mesh`.
+
+  Returns:
+    The same pytree of global arrays, device i holding runs
+    `[i * S / N, (i + 1) * S / N)`.
+  """
+  return _place(tree, jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(DATA_AXIS)))
+
+
+def local_copy(tree: Any) -> Any:
+  """One single-device copy of a replicated or run-sharded pytree.
+
+  Used to evaluate, plot and read a state exactly as a one-device run would;
+  works on every process of a multi-host run (run-sharded arrays are
+  gathered from all processes).
+
+  Args:
+    tree: pytree of fully replicated global arrays, arrays sharded along
+      their leading run axis (`shard_runs_over`), or ordinary arrays.
 
   Returns:
     The pytree with each leaf on the first local device holding it.
@@ -125,10 +163,15 @@ def local_copy(tree: Any) -> Any:
   def copy(x):
     if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
       return x
-    if not x.sharding.is_fully_replicated:
-      raise ValueError(
-          f"local_copy needs replicated arrays, got sharding {x.sharding}.")
-    return x.addressable_shards[0].data
+    if x.sharding.is_fully_replicated:
+      return x.addressable_shards[0].data
+    # Runs sharded over the devices (`shard_runs_over`): gathered onto one.
+    if _is_key(x):
+      return jax.random.wrap_key_data(
+          jax.device_put(gather_to_host(jax.random.key_data(x)),
+                         jax.local_devices()[0]),
+          impl=jax.random.key_impl(x))
+    return jax.device_put(gather_to_host(x), jax.local_devices()[0])
 
   return jax.tree.map(copy, tree)
 
@@ -148,6 +191,7 @@ def make_train_steps(
     *,
     mesh: Optional[jax.sharding.Mesh] = None,
     vmap_runs: bool = False,
+    shard_runs: bool = False,
     donate: bool = True,
 ) -> TrainSteps:
   """A compiled `(state, num_steps) -> (state, metrics)` chunk of steps.
@@ -159,18 +203,25 @@ def make_train_steps(
       `Trainer.train_steps`.
     vmap_runs: the state has a leading run (seed) axis; runs are independent
       and trained together under `jax.vmap`.
+    shard_runs: with `vmap_runs` and a mesh, split the runs over the
+      devices (the state placed by `shard_runs_over`) instead of splitting
+      every run's batch: each device trains its runs with the one-device
+      step.
     donate: donate the input state's buffers.
 
   Returns:
     A jitted function; `num_steps` is static. Metrics have shape
     (num_steps,), or (runs, num_steps) with `vmap_runs`. Under a mesh the
-    state must be replicated over it (`replicate`) and comes back so.
+    state must be replicated over it (`replicate`), or with `shard_runs`
+    split over it (`shard_runs_over`), and comes back so.
   """
   if trainer.axis_name is not None:
     raise ValueError("make_train_steps sets the device axis itself; pass the "
                      "one-device trainer (axis_name=None).")
+  if shard_runs and not vmap_runs:
+    raise ValueError("shard_runs splits a run axis: it needs vmap_runs.")
   data_parallel = mesh is not None and mesh.size > 1
-  if data_parallel:
+  if data_parallel and not shard_runs:
     trainer = dataclasses.replace(trainer, axis_name=DATA_AXIS)
 
   def parallel_train_steps(state, num_steps):
@@ -178,7 +229,10 @@ def make_train_steps(
     if vmap_runs:
       run = jax.vmap(run)
     if data_parallel:
-      spec = jax.sharding.PartitionSpec()
+      # Seed-sharded: each device its block of runs, no collectives.
+      # Batch-sharded: a replicated state, collectives inside the step.
+      spec = (jax.sharding.PartitionSpec(DATA_AXIS) if shard_runs
+              else jax.sharding.PartitionSpec())
       run = jax.shard_map(run, mesh=mesh, in_specs=spec, out_specs=spec,
                           check_vma=False)
     return run(state)

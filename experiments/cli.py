@@ -74,6 +74,11 @@ def run(
   num_devices_flag = flags.DEFINE_integer(
       "num_devices", None, "Devices the global batch is split over; 0 = all "
       "devices of all processes (overrides config.num_devices).")
+  parallelism_flag = flags.DEFINE_enum(
+      "parallelism", None, ["batch", "seeds"], "With --seeds and several "
+      "devices: split every seed's batch over the devices (batch) or the "
+      "seeds (seeds: each device trains whole seeds, no collectives); "
+      "overrides config.parallelism.")
   coordinator_flag = flags.DEFINE_string(
       "coordinator_address", None, "host:port of process 0; set it (with "
       "--num_processes and --process_id) to train over several processes "
@@ -99,6 +104,8 @@ def run(
         config.num_seeds = seeds_flag.value
       if num_devices_flag.value is not None:
         config.num_devices = num_devices_flag.value
+      if parallelism_flag.value is not None:
+        config.parallelism = parallelism_flag.value
     workdir = workdir_flag.value or loop.default_workdir(family, config)
     logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
                  config.method, config.dataset, workdir,

@@ -58,6 +58,7 @@ from experiments import flags_util
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import validation
 from experiments.configs import mog as mog_configs
 
 RESULTS = "results.json"
@@ -132,12 +133,33 @@ def _select_seed(record: Dict[str, Any], index: int) -> Dict[str, Any]:
          if k != "per_seed" and not k.endswith("_std")
          and k not in ("seeds", "num_seeds")}
   out.update({k: values[index] for k, values in record["per_seed"].items()})
+  for name in ("seconds_to_quality", "steps_to_quality"):
+    if isinstance(out.get(name), list):  # per seed in final_metrics.json
+      out[name] = out[name][index]
   return out
+
+
+def seed_devices(num_seeds: int) -> int:
+  """The most devices (<= all of them) that split `num_seeds` seeds evenly.
+
+  With several processes the mesh must span every device, so the seeds must
+  split over all of them.
+  """
+  count = jax.device_count()
+  if jax.process_count() > 1:
+    if num_seeds % count:
+      raise validation.ConfigError(
+          "seeds", num_seeds,
+          f"must be a multiple of the {count} devices of the "
+          f"{jax.process_count()} processes to split seeds over them")
+    return count
+  return max(d for d in range(1, min(count, num_seeds) + 1)
+             if num_seeds % d == 0)
 
 
 def train_vmapped_seeds(
     configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
-    *, progress: str = "",
+    *, progress: str = "", shard_seeds: bool = False,
 ) -> None:
   """Trains consecutive seeds of one (data set, method) in one vmapped program.
 
@@ -147,7 +169,8 @@ def train_vmapped_seeds(
   sequential run leaves: its own `final_metrics.json` and `metrics.jsonl`
   (evaluations per seed; the training lines and their steps/s are the
   program's), and the first seed the sample PNGs. A non-finite loss stops
-  the whole program, so every seed of the group is recorded as failed.
+  the whole program; the seeds are then trained one by one, so only those
+  that fail alone are recorded as failed.
   """
   seeds = [c.seed for c in configs]
   if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
@@ -157,19 +180,29 @@ def train_vmapped_seeds(
   config = copy.deepcopy(configs[0])
   with config.unlocked():
     config.num_seeds = len(configs)
+    if shard_seeds:
+      # Whole seeds per device (docs/scaling.md), as many devices as split
+      # them evenly.
+      config.parallelism = "seeds"
+      config.num_devices = seed_devices(len(configs))
   label = f"{progress}{config.dataset} {config.method} seeds {seeds}"
-  print(f"{label}: training ({config.num_steps} steps, vmapped) in {group}",
-        flush=True)
+  print(f"{label}: training ({config.num_steps} steps, vmapped"
+        + (f", split over {config.num_devices} devices" if shard_seeds
+           else "") + f") in {group}", flush=True)
   start = time.time()
   try:
     final = mog.train_and_evaluate(config, group)
   except RUN_FAILURES as error:
-    for path in paths:
-      _record_failure(path, error)
-    print(f"{label}: FAILED: {error}", flush=True)
+    # One seed's failure stops the whole program: train each seed alone,
+    # so that only the seeds that fail are recorded as failed.
+    print(f"{label}: FAILED together ({error}); training each seed alone",
+          flush=True)
+    train_seeds(configs, paths, progress=progress)
     return
   records = loop._read_jsonl(  # pylint: disable=protected-access
       os.path.join(group, "metrics.jsonl"))
+  if jax.process_index() != 0:  # Process 0 writes the shared folders.
+    return
   for index, path in enumerate(paths):
     os.makedirs(path, exist_ok=True)
     loop._write_jsonl(  # pylint: disable=protected-access
@@ -188,6 +221,7 @@ def train_vmapped_seeds(
 def train_seeds(
     configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
     *, progress: str = "", vmap_seeds: bool = False,
+    shard_seeds: bool = False,
 ) -> None:
   """Trains the given seeds of one (data set, method), each into its path.
 
@@ -204,7 +238,8 @@ def train_seeds(
         start = i
     for lo, hi in groups:
       if hi - lo > 1:
-        train_vmapped_seeds(configs[lo:hi], paths[lo:hi], progress=progress)
+        train_vmapped_seeds(configs[lo:hi], paths[lo:hi], progress=progress,
+                            shard_seeds=shard_seeds)
       else:
         train_seeds(configs[lo:hi], paths[lo:hi], progress=progress)
     return
@@ -275,6 +310,10 @@ def collect_run(
       **{k: final[k] for k in METRICS},
       train_seconds=total,
       seconds_per_step=total / max(train[-1]["step"], 1) if train else None,
+      # From the run's start (auto-encoder and compilation included) to its
+      # first evaluation with every mode and HQS >= 80%; None if never.
+      seconds_to_quality=final.get("seconds_to_quality"),
+      steps_to_quality=final.get("steps_to_quality"),
       curve=curve,
       samples=os.path.relpath(
           os.path.join(path, f"samples_{final['step']:06d}.png"), workdir),
@@ -292,11 +331,16 @@ def run_comparison(
     retry_failed: bool = False,
     tuned_learning_rates: bool = True,
     vmap_seeds: bool = False,
+    shard_seeds: bool = False,
 ) -> Dict[str, Any]:
   """Trains what is not finished, then writes results.json and the report.
 
   `vmap_seeds` trains the pending seeds of each (data set, method) in one
-  vmapped program (`train_vmapped_seeds`) instead of one after the other.
+  vmapped program (`train_vmapped_seeds`) instead of one after the other;
+  `shard_seeds` also splits those seeds over the devices (each device
+  trains whole seeds), so N devices fill the table N times faster. Under
+  `jax.distributed` every process runs this same call on a shared
+  `workdir`; process 0 writes the harness's files.
   """
   overrides = dict(overrides or {})
   for name in method_names:
@@ -343,16 +387,20 @@ def run_comparison(
           (todo - trained) * (time.time() - session_start) / trained))
       train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
                   progress=f"[{first}-{last}/{total}, {trained}/{todo} of "
-                  f"this session done, ETA {eta}] ", vmap_seeds=vmap_seeds)
+                  f"this session done, ETA {eta}] ",
+                  vmap_seeds=vmap_seeds or shard_seeds,
+                  shard_seeds=shard_seeds)
       trained += len(pending)
     runs.extend(collect_run(c, workdir, p) for c, p in zip(configs, paths))
     # Written after every pair, so an interrupted comparison leaves its
     # finished runs on record.
-    with open(os.path.join(workdir, RESULTS), "w") as f:
-      json.dump(_results(datasets, method_names, seeds, overrides, runs), f,
-                indent=2)
+    if jax.process_index() == 0:
+      with open(os.path.join(workdir, RESULTS), "w") as f:
+        json.dump(_results(datasets, method_names, seeds, overrides, runs), f,
+                  indent=2)
   results = _results(datasets, method_names, seeds, overrides, runs)
-  write_report(results, workdir)
+  if jax.process_index() == 0:
+    write_report(results, workdir)
   return results
 
 
@@ -646,6 +694,11 @@ _VMAP_SEEDS = flags.DEFINE_bool(
     "vmap_seeds", False, "Train the seeds of each (data set, method) in one "
     "vmapped program (docs/scaling.md) instead of one after the other; each "
     "seed still gets its own folder and result.")
+_SHARD_SEEDS = flags.DEFINE_bool(
+    "shard_seeds", False, "Split the seeds of each (data set, method) over "
+    "the devices (implies --vmap_seeds): each device trains whole seeds, so "
+    "N devices (or the processes of a jax.distributed run) fill the table N "
+    "times faster (docs/scaling.md).")
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache", True, "Keep compiled programs in <workdir>/"
     "jax_cache, so that the seeds of one (data set, method) and reruns "
@@ -710,7 +763,7 @@ def _main(argv):
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,
       tuned_learning_rates=_TUNED_LEARNING_RATES.value,
-      vmap_seeds=_VMAP_SEEDS.value)
+      vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value)
   logging.info("Wrote %s", ", ".join(
       os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
   print(format_table(results))

@@ -40,7 +40,7 @@ from experiments import validation
 # Config fields that may change between an interrupted run and its resume.
 RESUMABLE_FIELDS = (
     "num_steps", "eval", "log_every", "checkpoint_every",
-    "checkpoints_to_keep", "num_devices", "tensorboard",
+    "checkpoints_to_keep", "num_devices", "parallelism", "tensorboard",
 )
 
 
@@ -595,7 +595,9 @@ def train_and_evaluate(
   the first evaluation that passed it (None if none did).
 
   Devices: `config.num_devices` (0 or absent: all devices of all processes)
-  split the global batch; one device runs the plain jit step.
+  split the global batch, or with `config.parallelism="seeds"` and several
+  seeds, the seeds (each device trains num_seeds / devices whole seeds);
+  one device runs the plain jit step.
 
   Args:
     experiment: what to train.
@@ -609,6 +611,9 @@ def train_and_evaluate(
   seeds = experiment.seeds
   mesh = parallel.make_mesh(config.get("num_devices", 0))
   data_parallel = mesh.size > 1
+  # Seed-sharded (docs/scaling.md): each device trains whole seeds.
+  shard_seeds = (data_parallel and seeds is not None
+                 and config.get("parallelism", "batch") == "seeds")
   # Every process trains and evaluates; process 0 alone writes files, orbax
   # coordinates the checkpoint writes of all processes.
   writer = jax.process_index() == 0
@@ -627,9 +632,13 @@ def train_and_evaluate(
   logging.info(
       "Training on %d %s device(s) (%d process(es))%s.", mesh.size,
       jax.default_backend(), jax.process_count(),
-      f", {len(seeds)} seeds {list(seeds)} under vmap" if seeds else "")
+      (f", {len(seeds)} seeds {list(seeds)} under vmap"
+       + (f", {len(seeds) // mesh.size} per device" if shard_seeds else "")
+       if seeds else ""))
 
   def place(state):
+    if shard_seeds:
+      return parallel.shard_runs_over(state, mesh)
     return parallel.replicate(state, mesh) if data_parallel else state
 
   state, records = _start_or_resume(experiment, checkpointer, place,
@@ -643,7 +652,8 @@ def train_and_evaluate(
     return offset + time.time() - session_start
 
   train_chunk = parallel.make_train_steps(
-      experiment.trainer, mesh=mesh, vmap_runs=seeds is not None)
+      experiment.trainer, mesh=mesh, vmap_runs=seeds is not None,
+      shard_runs=shard_seeds)
   step = int(np.asarray(parallel.local_copy(state.step)).reshape(-1)[0])
   eval_records = [r for r in records if r["kind"] == "eval"]
 
@@ -669,7 +679,7 @@ def train_and_evaluate(
     length = min(config.log_every, config.num_steps - step)
     chunk_start = time.time()
     state, metrics = train_chunk(state, length)
-    metrics = jax.device_get(metrics)
+    metrics = jax.tree.map(parallel.gather_to_host, metrics)
     elapsed = time.time() - chunk_start
     bad = _first_non_finite(metrics)
     if bad is not None:

@@ -169,6 +169,7 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("num_devices", _int(0)),
     ("num_seeds", _int(1)),
     ("tensorboard", _bool()),
+    ("parallelism", _choice(("batch", "seeds"))),
 )
 
 
@@ -248,7 +249,13 @@ def validate_fields(config: ml_collections.ConfigDict) -> None:
         "num_devices", devices,
         f"must be 0 (all) or at most the {available} "
         f"{jax.default_backend()} device(s) available")
-  if config.batch_size % devices:
+  if config.get("parallelism", "batch") == "seeds" and devices > 1:
+    if config.num_seeds % devices:
+      raise ConfigError(
+          "num_seeds", config.num_seeds,
+          f"must be a multiple of the {devices} devices the seeds are split "
+          "over (parallelism='seeds'); pick num_devices to divide it")
+  elif config.batch_size % devices:
     raise ConfigError(
         "batch_size", config.batch_size,
         f"must be a multiple of the {devices} devices it is split over")

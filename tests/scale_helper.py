@@ -168,6 +168,83 @@ def capture_last_evaluated(experiment):
   return dataclasses.replace(experiment, evaluate=evaluate), captured
 
 
+SHARDED_SEEDS = 8
+SHARDED_STEPS = 10
+
+
+def seed_sharding(workdir):
+  """8 seeds split over 1, 2, 4, 8 devices vs each seed alone on one device.
+
+  Returns, per device count, each seed's generator and discriminator
+  differences to the seed trained alone; the same for the training loop on
+  8 devices (parallelism="seeds"); and the error for 8 seeds on 3 devices.
+  """
+  config = tiny_config("diwgan", matcher="scipy", num_steps=SHARDED_STEPS)
+  seeds = list(range(SHARDED_SEEDS))
+  singles = [mog.build_experiment(loop.seed_config(config, s)) for s in seeds]
+  initial = [e.initial_state() for e in singles]
+  one_device = parallel.make_train_steps(singles[0].trainer, donate=False)
+  alone = [one_device(state, SHARDED_STEPS)[0] for state in initial]
+
+  def compare(final):
+    return [{
+        "generator": differences(alone[i].generator_params,
+                                 parallel.select_run(final, i).generator_params),
+        "discriminator": differences(
+            alone[i].discriminator_params,
+            parallel.select_run(final, i).discriminator_params),
+    } for i in range(SHARDED_SEEDS)]
+
+  results = {}
+  stacked = parallel.stack_runs(initial)
+  for count in (1,) + DEVICE_COUNTS:
+    mesh = parallel.make_mesh(count)
+    train = parallel.make_train_steps(
+        singles[0].trainer, mesh=mesh, vmap_runs=True, shard_runs=count > 1,
+        donate=False)
+    placed = parallel.shard_runs_over(stacked, mesh) if count > 1 else stacked
+    final, metrics = train(placed, SHARDED_STEPS)
+    results[str(count)] = {
+        "runs": compare(parallel.local_copy(final)),
+        "sharded": count > 1 and not final.step.sharding.is_fully_replicated,
+        "metrics_shape": list(np.shape(metrics["g_loss"])),
+    }
+
+  # The training loop on 8 devices, seeds split over them.
+  config.num_seeds = SHARDED_SEEDS
+  config.parallelism = "seeds"
+  config.num_devices = 8
+  cached = [dataclasses.replace(e, initial_state=lambda s=s: s)
+            for e, s in zip(singles, initial)]
+  experiment, captured = capture_last_evaluated(
+      loop.stack_seeds(cached, seeds))
+  final = loop.train_and_evaluate(experiment, config, workdir)
+  results["loop"] = {"runs": compare(captured["state"]),
+                     "per_seed_modes": final["per_seed"]["modes"]}
+  config.num_devices = 3
+  try:
+    mog.validate_config(config)
+    results["three_devices_error"] = None
+  except ValueError as error:
+    results["three_devices_error"] = str(error)
+
+  # The comparison harness: 4 GAN seeds split over the devices vs one after
+  # the other.
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  overrides = {"num_steps": 20, "log_every": 10, "eval.every": 20,
+               "checkpoint_every": 20, "batch_size": 32,
+               "eval.num_samples": 256}
+  harness = {}
+  for mode in ("sequential", "sharded"):
+    out = compare.run_comparison(
+        ["ring"], ["gan"], [0, 1, 2, 3], os.path.join(workdir, mode),
+        overrides, shard_seeds=mode == "sharded")
+    harness[mode] = [{k: r[k] for k in ("seed", "modes", "hqs", "jsd")}
+                     for r in out["runs"]]
+  results["harness"] = harness
+  return results
+
+
 def run_devices(args):
   """Device-count equivalence, replica consistency, an 8-device checkpoint."""
   assert jax.device_count() == 8, jax.devices()
@@ -204,6 +281,18 @@ def run_devices(args):
     results["indivisible_batch_error"] = None
   except ValueError as error:
     results["indivisible_batch_error"] = str(error)
+
+  # The exact host matcher at the default batch: one scipy call per step
+  # on the first device, broadcast (it used to abort in a collective).
+  big = tiny_config("diwgan", matcher="scipy", num_steps=2)
+  big.batch_size = 512
+  big_experiment = mog.build_experiment(big)
+  results["scipy_512"] = compare_devices(
+      big_experiment.trainer, big_experiment.initial_state(), steps=2,
+      counts=(8,))
+
+  results["seed_sharding"] = seed_sharding(
+      os.path.join(args.workdir, "seed_sharded"))
 
   # The 8-device checkpoint that the 1-device test restores.
   config.num_devices = 8

@@ -12,6 +12,7 @@ from experiments import compare
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import validation
 from experiments.configs import mog as mog_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,6 +180,31 @@ def test_tuning_picks_the_lowest_jsd(tmp_path, monkeypatch):
     table = f.read()
   assert ("| gan | 0.600 / 8.0 / 1.0 | 0.200 / 7.0 / 80.0 | "
           "0.300 / 8.0 / 60.0 | G 1e-4 / D 1e-3 |") in table
+
+
+def test_bad_override_fails_before_any_training(tmp_path, monkeypatch):
+  calls = []
+  monkeypatch.setattr(mog, "train_and_evaluate",
+                      lambda config, path: calls.append(config.seed))
+  with pytest.raises(validation.ConfigError,
+                     match=r"config.batch_size=510: .*pack_size=4"):
+    compare.run_comparison(["ring"], ["gan", "pacgan"], [0, 1],
+                           str(tmp_path), {**OVERRIDES, "batch_size": 510})
+  assert calls == []  # the gan cells come first and were not trained
+
+
+def test_progress_shows_runs_done_and_eta(tmp_path, monkeypatch, capsys):
+  def fake_run(config, path):
+    os.makedirs(path, exist_ok=True)
+    raise loop.NonFiniteLossError("nan")
+
+  monkeypatch.setattr(mog, "train_and_evaluate", fake_run)
+  compare.run_comparison(["ring"], ["gan", "pacgan"], [0], str(tmp_path),
+                         OVERRIDES)
+  out = capsys.readouterr().out
+  assert f"2 runs, 2 to train, 0 done or failed before; writing to {tmp_path}" in out
+  assert "[1-1/2, 0/2 of this session done, ETA ?] ring gan seed 0" in out
+  assert "[2-2/2, 1/2 of this session done, ETA " in out
 
 
 def test_per_run_fields_cannot_be_overridden(tmp_path):

@@ -14,7 +14,7 @@ API_PAGE = os.path.join(ROOT, "docs", "api.md")
 # The pure API: modules whose every public function is documented in
 # docs/api.md with an example that runs as a doctest.
 PURE_MODULES = (
-    "diwgan.distances", "diwgan.kde", "diwgan.assignment",
+    "diwgan.diw", "diwgan.distances", "diwgan.kde", "diwgan.assignment",
     "diwgan.importance", "diwgan.losses", "diwgan.methods.diwgan",
     "diwgan.data.mog", "diwgan.metrics.mog",
 )
@@ -23,11 +23,14 @@ PURE_MODULES = (
 def _public_functions():
   for module_name in PURE_MODULES:
     module = importlib.import_module(module_name)
+    exported = getattr(module, "__all__", None)
     for name, value in vars(module).items():
-      # Plain and jit-wrapped functions defined here; not classes, imports.
+      # Plain and jit-wrapped functions defined here (or, for a package,
+      # listed in its __all__); not classes, not other imports.
+      own = (name in exported if exported is not None
+             else getattr(value, "__module__", None) == module_name)
       if (name.startswith("_") or inspect.isclass(value)
-          or not callable(value)
-          or getattr(value, "__module__", None) != module_name):
+          or not callable(value) or not own):
         continue
       yield module_name, name, value
 
@@ -55,7 +58,8 @@ def _api_sections():
 
 def test_the_pure_api_is_found():
   names = {name for _, name, _ in FUNCTIONS}
-  assert {"pairwise_distances", "fit_kde", "kde_log_density", "auction",
+  assert {"diw_term", "pairwise_distances", "fit_kde", "kde_log_density",
+          "auction", "hungarian", "scipy_assignment", "match",
           "generator_weights", "target_weights",
           "matched_distance_loss", "draw_anchors"} <= names, names
 

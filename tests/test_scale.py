@@ -182,6 +182,43 @@ def test_own_noise_is_the_same_on_eight_devices(eight_devices, method):
   assert result["discriminator"]["relative_l2"] <= 5e-4, result
 
 
+@pytest.mark.parametrize("devices", ["1", "2", "4", "8"])
+def test_seeds_split_over_devices_equal_each_seed_alone(eight_devices,
+                                                        devices):
+  result = eight_devices.results()["seed_sharding"][devices]
+  # Device i holds seeds [i * 8 / N, (i + 1) * 8 / N); no collectives.
+  assert result["sharded"] == (devices != "1")
+  assert result["metrics_shape"] == [8, scale_helper.SHARDED_STEPS]
+  for run in result["runs"]:
+    assert run["generator"]["relative_l2"] <= DIW_GENERATOR_RELATIVE_L2, run
+    assert run["discriminator"]["max_abs"] <= DIW_DISCRIMINATOR_ATOL, run
+
+
+def test_loop_with_seeds_split_over_eight_devices(eight_devices):
+  result = eight_devices.results()["seed_sharding"]
+  assert len(result["loop"]["per_seed_modes"]) == 8
+  for run in result["loop"]["runs"]:
+    assert run["generator"]["relative_l2"] <= DIW_GENERATOR_RELATIVE_L2, run
+  message = result["three_devices_error"]
+  assert message and "config.num_seeds=8" in message and "3 devices" in message
+
+
+def test_harness_splits_seeds_over_devices(eight_devices):
+  harness = eight_devices.results()["seed_sharding"]["harness"]
+  # Same seeds, same final metrics (float noise of the vmapped program can
+  # move a sample across the HQ radius: 1 of 256 samples).
+  assert [r["seed"] for r in harness["sharded"]] == [0, 1, 2, 3]
+  for alone, split in zip(harness["sequential"], harness["sharded"]):
+    assert split["modes"] == alone["modes"], (alone, split)
+    assert split["hqs"] == pytest.approx(alone["hqs"], abs=1 / 256), (alone, split)
+
+
+def test_scipy_matcher_at_batch_512_on_eight_devices(eight_devices):
+  result = eight_devices.results()["scipy_512"]["8"]
+  assert result["generator"]["relative_l2"] <= DIW_GENERATOR_RELATIVE_L2, result
+  assert result["g_loss_max_abs"] <= 1e-4, result
+
+
 def test_diwgan_auction_first_step_equal_and_replicas_identical(eight_devices):
   result = eight_devices.results()["diwgan_auction"]
   assert result["g_loss_abs_difference_per_step"][0] <= 1e-5, result

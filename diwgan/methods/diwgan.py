@@ -201,8 +201,9 @@ class DIWGAN(Method):
     """The weighted matched distance of this step and the updated state.
 
     Under a device axis the latents of all devices are gathered first, so
-    every device matches the whole global batch against all anchors: N
-    devices compute the loss of one device holding the whole batch.
+    every device has the whole global batch against all anchors: N devices
+    compute the loss of one device holding the whole batch. The matching of
+    that one problem is solved on the first device and broadcast.
     """
     latents = self.encode(state.encoder_params, fake)
     if context.axis_name is not None:
@@ -219,7 +220,8 @@ class DIWGAN(Method):
         generator_weight_exponent=self.generator_weight_exponent,
         target_weight_exponent=self.target_weight_exponent,
         generator_weight_clip=self.generator_weight_clip,
-        target_weight_clip=self.target_weight_clip)
+        target_weight_clip=self.target_weight_clip,
+        axis_name=context.axis_name)
     new_state = state._replace(importance=new_importance, prices=aux.prices)
     metrics = {
         "diw_term": term,

@@ -107,6 +107,10 @@ def base_config() -> ml_collections.ConfigDict:
   # devices of all processes) and seeds config.seed + i trained under vmap.
   config.num_devices = 0
   config.num_seeds = 1
+  # "batch": every seed's batch split over the devices; "seeds": the seeds
+  # split over the devices, each device training whole seeds (no
+  # collectives; num_seeds a multiple of the devices).
+  config.parallelism = "batch"
 
   config.log_every = 100  # steps per compiled call (lax.scan) and per log line
   # Also write the metrics and sample figures as TensorBoard event files
