@@ -70,6 +70,13 @@ def solve_once(
 
   Returns:
     The `AuctionResult` of the first device.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from diwgan import assignment
+    >>> cost = jnp.array([[4.0, 1.0], [2.0, 0.0]])
+    >>> solve_once(assignment.auction, cost, None).assignment.tolist()
+    [1, 0]
   """
   if axis_name is None:
     return solve(cost)

@@ -105,6 +105,13 @@ def init_diw_state(
   )
 
 
+# The fields of `DIWGAN` that `diw.diw_term` takes as they are.
+_TERM_OPTIONS = (
+    "distance", "matcher", "auction_options", "use_generator_weights",
+    "use_target_weights", "generator_bandwidth", "generator_weight_exponent",
+    "target_weight_exponent", "generator_weight_clip", "target_weight_clip")
+
+
 @dataclasses.dataclass(frozen=True)
 class DIWGAN(Method):
   """DIW-GAN and its ablations; `matching=False` is the plain GAN.
@@ -210,18 +217,9 @@ class DIWGAN(Method):
       latents = jax.lax.all_gather(latents, context.axis_name, tiled=True)
     term, new_importance, aux = diw.diw_term(
         state.anchors, latents, state.importance,
-        distance=self.distance,
-        matcher=self.matcher,
-        auction_options=self.auction_options,
         random_matching_key=key if self.random_matching else None,
-        use_generator_weights=self.use_generator_weights,
-        use_target_weights=self.use_target_weights,
-        generator_bandwidth=self.generator_bandwidth,
-        generator_weight_exponent=self.generator_weight_exponent,
-        target_weight_exponent=self.target_weight_exponent,
-        generator_weight_clip=self.generator_weight_clip,
-        target_weight_clip=self.target_weight_clip,
-        axis_name=context.axis_name)
+        axis_name=context.axis_name,
+        **{name: getattr(self, name) for name in _TERM_OPTIONS})
     new_state = state._replace(importance=new_importance, prices=aux.prices)
     metrics = {
         "diw_term": term,
