@@ -10,9 +10,9 @@ variants):
 
 Three measurements on the ring (`experiments.configs.mog.get_config("ring")`,
 definitions in docs/benchmarks.md):
-- the training loop itself (`experiments.loop.train_and_evaluate`, what the
-  command runs) trains the plain GAN and DIW-GAN for `--warmup_steps` steps
-  each; its own steps/s (median of its logged chunks) is recorded beside
+- the command itself (`python -m experiments.mog`, in a fresh process)
+  trains the plain GAN and DIW-GAN for `--warmup_steps` steps each; the
+  loop's own steps/s (median of its logged chunks) is recorded beside
 - steps/s at batch 512 under `lax.scan` (chunks of `--chunk` steps, as the
   training loop runs them) of the plain GAN and of DIW-GAN with each matcher
   (auction with the compiled and the pure-JAX Gauss-Seidel loop, Jacobi
@@ -32,6 +32,7 @@ import copy
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -45,7 +46,6 @@ from diwgan import distances
 from diwgan import importance
 from diwgan import methods as methods_lib
 from diwgan.training import StepContext
-from experiments import loop
 from experiments import mog
 from experiments.configs import mog as mog_configs
 
@@ -77,7 +77,11 @@ def _with_matcher(trainer, **fields):
 
 
 def loop_warmup(config, steps, chunk, workdir):
-  """Trains `config` for `steps` steps with the training loop itself.
+  """Trains `config` for `steps` steps with the command itself.
+
+  `python -m experiments.mog` in a fresh process (as a user runs it, so
+  nothing of this process's other work shares its memory or threads), into
+  `workdir`; its final checkpoint is restored here.
 
   Returns:
     (experiment, final state, the loop's median steps/s over its logged
@@ -88,8 +92,13 @@ def loop_warmup(config, steps, chunk, workdir):
   config.log_every = chunk
   config.eval.every = steps
   config.checkpoint_every = steps
+  subprocess.run(
+      [sys.executable, "-m", "experiments.mog", f"--config={config.dataset}",
+       f"--method={config.method}", f"--workdir={workdir}",
+       f"--config.num_steps={steps}", f"--config.log_every={chunk}",
+       f"--config.eval.every={steps}", f"--config.checkpoint_every={steps}"],
+      check=True, capture_output=True)
   experiment = mog.build_experiment(config, workdir)
-  loop.train_and_evaluate(experiment, config, workdir)
   checkpointer = checkpointing.Checkpointer(
       os.path.join(workdir, "checkpoints"))
   state = checkpointer.restore(steps, experiment.template_state())
