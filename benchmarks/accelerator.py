@@ -153,9 +153,9 @@ def check_diw_gradient(rng):
   state = importance.init_importance_state(4, 64, 8)
   state = importance.update_importance_state(
       state, latents + 0.1, jnp.linspace(0.5, 1.5, 64))
-  grad = jax.jit(jax.grad(
-      lambda x: diwgan.diw_term(anchors, x, state)[0]))(latents)
-  _, _, aux = diwgan.diw_term(anchors, latents, state)
+  grad, (_, _, aux) = jax.jit(jax.grad(
+      lambda x: (lambda out: (out[0], out))(diwgan.diw_term(anchors, x, state)),
+      has_aux=True))(latents)
   weights = aux.target_weights * aux.generator_weights[aux.assignment]
   matched = latents[aux.assignment]
   unit = (matched - anchors) / jnp.linalg.norm(matched - anchors, axis=1,
@@ -254,7 +254,8 @@ def time_steps(sizes):
 
   mesh = parallel.make_mesh(0)
   out["devices"] = mesh.size
-  if sizes.batch_size % mesh.size == 0:
+  # One device: the data-parallel step is the plain step timed above.
+  if mesh.size > 1 and sizes.batch_size % mesh.size == 0:
     train = parallel.make_train_steps(diw.trainer, mesh=mesh, donate=False)
     replicated = parallel.replicate(states["diwgan"], mesh)
     seconds = _median_seconds(lambda: train(replicated, sizes.chunk)[1],
