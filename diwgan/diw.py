@@ -169,10 +169,19 @@ def diw_term(
     # No warm start: the columns are fresh samples every step, so the last
     # step's column prices say nothing about this step's columns
     # (docs/benchmarks.md).
-    result = solve_once(
-        lambda cost: assignment_lib.match(
-            cost, method=matcher, **dict(auction_options or {})),
-        fixed_cost, axis_name)
+    if matcher == "scipy" and not auction_options:
+      # The points cross to the host, not the B x B cost (see
+      # `scipy_assignment_from_points`).
+      def solve(cost):
+        del cost
+        return assignment_lib.scipy_assignment_from_points(
+            jax.lax.stop_gradient(anchors), jax.lax.stop_gradient(latents),
+            kind=distance)
+    else:
+      def solve(cost):
+        return assignment_lib.match(
+            cost, method=matcher, **dict(auction_options or {}))
+    result = solve_once(solve, fixed_cost, axis_name)
 
   if use_generator_weights:
     generator_weights = importance.generator_weights(

@@ -33,13 +33,15 @@ from diwgan.assignment.base import (
     DEFAULT_EPS_START, DEFAULT_ROUNDS_PER_ITERATION, METHODS,
     default_eps_final, default_max_rounds)
 from diwgan.assignment.driver import auction
-from diwgan.assignment.exact import hungarian, scipy_assignment
+from diwgan.assignment.exact import (
+    hungarian, scipy_assignment, scipy_assignment_from_points)
 
 __all__ = [
     "AuctionResult", "BIDDING", "DEFAULT_BIDDERS_PER_ROUND",
     "DEFAULT_EPS_DECAY", "DEFAULT_EPS_START", "DEFAULT_ROUNDS_PER_ITERATION",
     "METHODS", "assignment_cost", "auction", "default_eps_final",
     "default_max_rounds", "hungarian", "match", "native", "scipy_assignment",
+    "scipy_assignment_from_points",
 ]
 
 
