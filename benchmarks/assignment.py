@@ -110,11 +110,12 @@ def cold(n, *, repeats, dim, seed, hungarian_max, jacobi_max):
   hungarian = jax.jit(assignment.hungarian)
   solvers = {
       "auction": lambda c: assignment.auction(c),
+      "auction_jax_loop": lambda c: assignment.auction(c, kernel="jax"),
       "jacobi": lambda c: assignment.auction(c, bidding="jacobi"),
       "hungarian": hungarian,
   }
-  enabled = {"auction": True, "jacobi": n <= jacobi_max,
-             "hungarian": n <= hungarian_max}
+  enabled = {"auction": True, "auction_jax_loop": n <= jacobi_max,
+             "jacobi": n <= jacobi_max, "hungarian": n <= hungarian_max}
   for name, solve in solvers.items():  # Compile.
     if enabled[name]:
       jax.block_until_ready(solve(costs[0]))

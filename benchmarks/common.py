@@ -26,11 +26,27 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+def vector_extensions() -> str:
+  """The CPU's wide vector extensions (AVX2, AVX-512 ...) from /proc/cpuinfo."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("flags"):
+          flags = set(line.split(":", 1)[1].split())
+          found = sorted(f for f in flags
+                         if f in ("avx", "avx2", "fma") or f.startswith("avx512"))
+          return ", ".join(found) or "no AVX"
+  except OSError:
+    pass
+  return "unknown"
+
+
 def machine_info() -> dict:
   """What ran the benchmark: CPU, cores, JAX backend and device, load."""
   return {
       "cpu_model": cpu_model(),
       "cpu_count": os.cpu_count(),
+      "vector_extensions": vector_extensions(),
       "machine": platform.machine(),
       "python": platform.python_version(),
       "jax": jax.__version__,

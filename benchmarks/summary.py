@@ -49,7 +49,8 @@ def _machine(results):
   p = results["platform"]
   start = ", ".join(f"{x:.1f}" for x in p.get("load_average_start", []))
   end = ", ".join(f"{x:.1f}" for x in p.get("load_average_end", []))
-  return (f"{p.get('cpu_model', '?')}, {p.get('cpu_count', '?')} cores, "
+  return (f"{p.get('cpu_model', '?')} ({p.get('vector_extensions', 'vector extensions not recorded')}), "
+          f"{p.get('cpu_count', '?')} cores, "
           f"JAX {p.get('jax', '?')} ({p.get('backend', '?')}); "
           f"load average {start} at the start, {end} at the end; "
           f"{p.get('date', '?')}")
@@ -133,17 +134,19 @@ def assignment_section(results, figures_rel):
   lines += [
       "Cold solves of n x n euclidean costs between two standard-normal 8-d "
       "clouds (median; ms wall, CPU ms in brackets). `auction` is the "
-      "default call (Gauss-Seidel bidding on CPU).", "",
-      "| n | auction | Jacobi auction | scipy | optax Hungarian | auction / "
-      "scipy (wall, CPU) | max gap | bids |",
-      "|---|---|---|---|---|---|---|---|",
+      "default call (Gauss-Seidel bidding on CPU: the compiled kernel when "
+      "built), *JAX loop* the same bids in a `lax.while_loop`.", "",
+      "| n | auction | JAX loop | Jacobi auction | scipy | optax Hungarian "
+      "| auction / scipy (wall, CPU) | max gap | bids |",
+      "|---|---|---|---|---|---|---|---|---|",
   ]
   for r in results["cold"]:
     def cell(key):
       v = r.get(key)
       return "-" if not v else f"{v['ms']:.1f} ({v['cpu_ms']:.1f})"
     lines.append(
-        f"| {r['n']} | {cell('auction')} | {cell('jacobi')} | "
+        f"| {r['n']} | {cell('auction')} | {cell('auction_jax_loop')} | "
+        f"{cell('jacobi')} | "
         f"{cell('scipy')} | {cell('hungarian')} | "
         f"{r['ratio_auction_scipy']:.2f}, {r['cpu_ratio_auction_scipy']:.2f} "
         f"| {r['auction']['max_relative_gap']:.1e} | "
@@ -271,7 +274,13 @@ def _mean_std(values, fmt):
 
 def time_to_quality_section(results):
   """The README command end to end, per setting and method (issue 12)."""
-  lines = _header(results, "Time to quality (`benchmarks/time_to_quality.py`)")
+  lines = [
+      "### Time to quality (`benchmarks/time_to_quality.py`)", "",
+      "Commands: `python -m benchmarks.time_to_quality --methods=<methods> "
+      "--seeds=0,1,2 --tag=<setting> --overrides=\"<overrides>\"`, one per "
+      "setting (the overrides are listed per setting below).", "",
+      f"Machine: {_machine(results)} (the last sweep's; each run's own load "
+      "average is in its row below).", ""]
   lines += [
       "Each row: the command `python -m experiments.mog --config=<set> "
       "--method=<method> --config.seed=<s> <overrides>` run alone, one seed "
@@ -301,13 +310,15 @@ def time_to_quality_section(results):
         f"{_mean_std([r['modes'] for r in runs], '{:.1f}')} | "
         f"{_mean_std([100 * r['hqs'] for r in runs], '{:.1f}')} | "
         f"{_mean_std([r['jsd'] for r in runs], '{:.3f}')} |")
-  lines += ["", "Per seed (seed: wall s / to quality s / HQS %):", ""]
+  lines += ["", "Per seed (seed: wall s / to quality s / HQS % / load average "
+            "before the run):", ""]
   for (tag, dataset, method), runs in groups.items():
     cells = ", ".join(
         f"{r['seed']}: {r['wall_seconds']:.0f} / "
         + ("-" if r["seconds_to_quality"] is None
            else f"{r['seconds_to_quality']:.0f}")
-        + f" / {100 * r['hqs']:.1f}" for r in sorted(runs, key=lambda r: r["seed"]))
+        + f" / {100 * r['hqs']:.1f} / {r['load_average_before'][0]:.1f}"
+        for r in sorted(runs, key=lambda r: r["seed"]))
     overrides = runs[0].get("overrides") or "defaults"
     lines.append(f"- {tag} ({overrides}), {dataset}, {method}: {cells}")
   lines.append("")
@@ -477,9 +488,10 @@ def targets(assignment, kde, step):
         f"({gan_cpu:.1f} CPU ms), and the KDE weights "
         f"{pieces['KDE weights (w_g, w_r)']['cpu_ms']:.1f} CPU ms; with "
         f"scipy's exact solver instead the step is "
-        f"{rows['diwgan_scipy']['ratio_to_gan']:.1f}x the GAN step. A 512 x "
-        f"512 assignment to 1e-4 costs more than a small-MLP GAN step here, "
-        f"so 3x is out of reach for any matcher of that accuracy on a CPU.")
+        f"{rows['diwgan_scipy']['ratio_to_gan']:.1f}x the GAN step"
+        + (f", with the auction's pure-JAX loop "
+           f"{rows['diwgan_jax_loop']['ratio_to_gan']:.1f}x"
+           if "diwgan_jax_loop" in rows else "") + ".")
   else:
     lines_note = None
   lines.append("| 6. scaling curves | plots below | met |")
