@@ -383,7 +383,7 @@ def run_comparison(
     if pending:
       first = job_index * len(seeds) + pending[0] + 1
       last = job_index * len(seeds) + pending[-1] + 1
-      eta = ("?" if not trained else loop._format_seconds(  # pylint: disable=protected-access
+      eta = ("?" if not trained else loop.format_seconds(
           (todo - trained) * (time.time() - session_start) / trained))
       train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
                   progress=f"[{first}-{last}/{total}, {trained}/{todo} of "

@@ -333,7 +333,8 @@ def process_start_time() -> float:
     return time.time()
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
+  """"1h05m", "3m07s" or "42s" (for ETAs)."""
   seconds = int(round(max(seconds, 0.0)))
   hours, rest = divmod(seconds, 3600)
   minutes, seconds = divmod(rest, 60)
@@ -363,7 +364,7 @@ class _Progress:
                       else self._first or (0, 0.0))
     if seconds <= 0:
       return "?"
-    return _format_seconds((self.total_steps - step) * seconds / steps)
+    return format_seconds((self.total_steps - step) * seconds / steps)
 
 
 def first_quality(

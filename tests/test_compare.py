@@ -207,6 +207,26 @@ def test_progress_shows_runs_done_and_eta(tmp_path, monkeypatch, capsys):
   assert "[2-2/2, 1/2 of this session done, ETA " in out
 
 
+@pytest.mark.parametrize("args,expected", [
+    (["--configs=spiral"], "Unknown config 'spiral'"),
+    (["--methods=pacgan", "--config.batch_size=510"],
+     "config.batch_size=510: must be a multiple of "
+     "config.methods.pacgan.pack_size=4"),
+])
+def test_command_line_errors_are_one_line(tmp_path, args, expected):
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.compare", "--configs=ring",
+       "--seeds=1", f"--workdir={tmp_path}", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode == 2, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines()
+            if line.startswith("error: ")]
+  assert len(errors) == 1 and expected in errors[0], result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "ring")  # nothing trained
+
+
 def test_per_run_fields_cannot_be_overridden(tmp_path):
   with pytest.raises(ValueError, match="set per run"):
     compare.run_comparison(["ring"], ["gan"], [0], str(tmp_path),
