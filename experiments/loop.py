@@ -334,7 +334,7 @@ def process_start_time() -> float:
 
 
 def format_seconds(seconds: float) -> str:
-  """"1h05m", "3m07s" or "42s" (for ETAs)."""
+  """A duration as "1h05m", "3m07s" or "42s" (for ETAs)."""
   seconds = int(round(max(seconds, 0.0)))
   hours, rest = divmod(seconds, 3600)
   minutes, seconds = divmod(rest, 60)
