@@ -363,6 +363,8 @@ def run_comparison(
       if retry_failed and os.path.exists(os.path.join(path, FAILED)):
         os.remove(os.path.join(path, FAILED))
       cells[(dataset, method, seed)] = (config, path, run_status(config, path))
+  if shard_seeds:
+    seed_devices(len(seeds))  # Placeable? A one-line error before training.
   todo = sum(status == "todo" for _, _, status in cells.values())
   print(f"{total} runs, {todo} to train, {total - todo} done or failed "
         f"before; writing to {workdir}", flush=True)
