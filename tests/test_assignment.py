@@ -381,3 +381,50 @@ def test_property_permutation_and_near_optimal(shape, seed, integer, scale):
   _assert_valid(result, *shape)
   assert bool(result.converged)
   _assert_near_optimal(cost, result)
+
+
+# The auction's phases, each on its own (diwgan.assignment.driver / phases).
+
+
+def test_normalise_maps_finite_costs_to_benefits_in_minus_one_zero():
+  cost = jnp.array([[1.0, 3.0, jnp.inf], [2.0, 5.0, 4.0]])
+  problem = assignment.driver.normalise(cost)
+  np.testing.assert_allclose(
+      problem.benefit[:, :2], -(np.array([[1.0, 3.0], [2.0, 5.0]]) - 1) / 4)
+  assert float(problem.benefit[0, 2]) == -2.0 * 3  # forbidden: -2 (n + 1)
+  assert float(problem.spread) == 4.0 and float(problem.scale) == 4.0
+  assert not bool(problem.invalid) and not bool(problem.all_finite)
+  nan = assignment.driver.normalise(jnp.array([[1.0, jnp.nan]]))
+  assert bool(nan.invalid) and not bool(nan.all_finite)
+
+
+def test_forward_phase_assigns_everyone_with_eps_slack():
+  cost = jnp.asarray(_point_cloud_cost(3, 12, 12))
+  benefit = assignment.driver.normalise(cost).benefit
+  eps = jnp.float32(0.01)
+  for bidding in ("gauss_seidel", "jacobi"):
+    carry = (jnp.zeros(12), jnp.full(12, -1, jnp.int32),
+             jnp.full(12, -1, jnp.int32), jnp.zeros((), jnp.int32))
+    prices, owner, assign, rounds = assignment.phases.forward_phase(
+        carry, benefit, eps, jnp.int32(10_000), bidding=bidding,
+        bidders_per_round=4, rounds_per_iteration=2)
+    assert sorted(np.asarray(assign).tolist()) == list(range(12)), bidding
+    np.testing.assert_array_equal(owner[assign], np.arange(12))
+    # eps-complementary slackness: each person within eps of its best.
+    values = np.asarray(benefit - prices[None, :])
+    own = values[np.arange(12), np.asarray(assign)]
+    assert np.all(own >= values.max(axis=1) - float(eps) - 1e-6), bidding
+    assert int(rounds) > 0
+
+
+def test_release_violators_and_complete_permutation():
+  benefit = jnp.array([[0.0, -1.0], [-1.0, 0.0]])
+  prices = jnp.array([0.0, 0.0])
+  # Swapped pairs violate 0.5-slackness by 1: both are released.
+  owner, assign = assignment.phases.release_violators(
+      benefit, prices, jnp.array([1, 0]), jnp.array([1, 0]), jnp.float32(0.5))
+  assert assign.tolist() == [-1, -1] and owner.tolist() == [-1, -1]
+  # An early stop still returns a permutation: free rows take free columns.
+  result = assignment.driver.complete_permutation(
+      jnp.array([-1, 0, -1]), jnp.array([1, -1, -1]))
+  assert result.tolist() == [1, 0, 2]
