@@ -16,7 +16,7 @@ definitions in docs/benchmarks.md):
 - steps/s at batch 512 under `lax.scan` (chunks of `--chunk` steps, as the
   training loop runs them) of the plain GAN and of DIW-GAN with each matcher
   (auction with the compiled and the pure-JAX Gauss-Seidel loop, Jacobi
-  bidding, scipy), from the loop's final states; the variants are
+  bidding, looser final eps 1e-3 and 1e-2, scipy, random matching), from the loop's final states; the variants are
   interleaved within each repeat, and the loop / benchmark ratio says
   whether the benchmark measures what the command runs;
 - the profile of one DIW-GAN step at batch 512: each piece a separately
@@ -119,6 +119,13 @@ def steps_per_second(diw, gan, diw_state, gan_state, *, chunk, repeats):
       "diwgan_jacobi": _with_matcher(
           diw.trainer, auction_options={"bidding": "jacobi"}),
       "diwgan_scipy": _with_matcher(diw.trainer, matcher="scipy"),
+      # The looser final eps of docs/method.md's "How exact the matching".
+      "diwgan_eps1e-3": _with_matcher(
+          diw.trainer, auction_options={"eps_final": 1e-3}),
+      "diwgan_eps1e-2": _with_matcher(
+          diw.trainer, auction_options={"eps_final": 1e-2}),
+      "diwgan_random_match": _with_matcher(
+          diw.trainer, random_matching=True),
   }
   states = {name: gan_state if name == "gan" else diw_state
             for name in variants}

@@ -79,23 +79,13 @@ def run(
       "devices: split every seed's batch over the devices (batch) or the "
       "seeds (seeds: each device trains whole seeds, no collectives); "
       "overrides config.parallelism.")
-  coordinator_flag = flags.DEFINE_string(
-      "coordinator_address", None, "host:port of process 0; set it (with "
-      "--num_processes and --process_id) to train over several processes "
-      "with jax.distributed.")
-  num_processes_flag = flags.DEFINE_integer(
-      "num_processes", None, "Number of processes of a jax.distributed run.")
-  process_id_flag = flags.DEFINE_integer(
-      "process_id", None, "This process's index in a jax.distributed run.")
+  initialize_distributed = define_distributed_flags()
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     std_logging.getLogger("absl").addFilter(_QuietCheckpointer())
-    # Before any other JAX call: the processes find each other first.
-    loop.initialize_distributed(
-        coordinator_flag.value, num_processes=num_processes_flag.value,
-        process_id=process_id_flag.value)
+    initialize_distributed()
     config = config_flag.value
     with config.unlocked():
       if method_flag.value is not None:
@@ -119,6 +109,30 @@ def run(
       print(json.dumps(final, indent=2))
 
   app.run(main)
+
+
+def define_distributed_flags() -> Callable[[], None]:
+  """Defines `--coordinator_address`, `--num_processes`, `--process_id`.
+
+  Returns the function that joins the `jax.distributed` run they describe
+  (nothing without `--coordinator_address`); call it in `main` before any
+  other JAX call, so that the processes find each other first.
+  """
+  coordinator = flags.DEFINE_string(
+      "coordinator_address", None, "host:port of process 0; set it (with "
+      "--num_processes and --process_id) to run over several processes "
+      "with jax.distributed.")
+  num_processes = flags.DEFINE_integer(
+      "num_processes", None, "Number of processes of a jax.distributed run.")
+  process_id = flags.DEFINE_integer(
+      "process_id", None, "This process's index in a jax.distributed run.")
+
+  def initialize():
+    loop.initialize_distributed(coordinator.value,
+                                num_processes=num_processes.value,
+                                process_id=process_id.value)
+
+  return initialize
 
 
 # Errors about what the user asked for, reported as one line (no traceback):

@@ -714,6 +714,9 @@ flags_util.define_named_config(
 flags.DEFINE_string("workdir", None,
                     f"Output folder (default {DEFAULT_WORKDIR}).")
 flags.DEFINE_integer("seeds", None, f"Number of seeds (default {DEFAULT_SEEDS}).")
+# Every process of a jax.distributed run runs the same command on a shared
+# --workdir; with --shard_seeds the seeds are split over all their devices.
+_initialize_distributed = cli.define_distributed_flags()
 
 
 def main(argv):
@@ -727,6 +730,7 @@ def main(argv):
 def _main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  _initialize_distributed()
   workdir = flags.FLAGS.workdir or DEFAULT_WORKDIR
   if _ONLY_REPORT.value:
     try:
@@ -766,9 +770,10 @@ def _main(argv):
       overrides, retry_failed=_RETRY_FAILED.value,
       tuned_learning_rates=_TUNED_LEARNING_RATES.value,
       vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value)
-  logging.info("Wrote %s", ", ".join(
-      os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
-  print(format_table(results))
+  if jax.process_index() == 0:
+    logging.info("Wrote %s", ", ".join(
+        os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))
+    print(format_table(results))
 
 
 if __name__ == "__main__":
