@@ -73,9 +73,9 @@ FULL = Sizes(check_sizes=(1, 7, 64, 512, 4096), hungarian_max=1024,
              timing_sizes=(64, 256, 512, 1024, 2048, 4096), timing_repeats=5,
              batch_size=512, chunk=100, seeds=10, ring_steps=2000,
              kde_points=60_000)
-SMALL = Sizes(check_sizes=(1, 7, 64), hungarian_max=64,
-              timing_sizes=(64, 128), timing_repeats=2, batch_size=64,
-              chunk=10, seeds=2, ring_steps=100, kde_points=2_000)
+SMALL = Sizes(check_sizes=(1, 64), hungarian_max=64,
+              timing_sizes=(64,), timing_repeats=2, batch_size=64,
+              chunk=10, seeds=2, ring_steps=50, kde_points=2_000)
 
 
 def adversarial_costs(n, rng):
