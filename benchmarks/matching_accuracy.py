@@ -100,6 +100,46 @@ def collect(name, configs, workdir):
   return out
 
 
+def cost_gaps(recorded_path, *, problems):
+  """How far each auction eps (and random matching) lands from the optimum.
+
+  On the first `problems` matching problems of each phase of a recorded
+  DIW-GAN ring run (`benchmarks/data/ring_costs.npz`, steps 200.. and
+  3000..): the total matched cost's excess over scipy's optimum, relative to
+  the optimum, and the fraction of anchors given another partner than
+  scipy's (ties make the latter an upper bound on what matters).
+  """
+  from benchmarks import assignment as assignment_benchmark  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from scipy import optimize  # pylint: disable=g-import-not-at-top
+  from diwgan import assignment  # pylint: disable=g-import-not-at-top
+
+  solvers = {
+      name: jax.jit(
+          lambda c, eps=eps: assignment.auction(c, eps_final=eps).assignment)
+      for name, eps in (("default", None), ("eps1e-3", 1e-3),
+                        ("eps1e-2", 1e-2))}
+  rng = np.random.default_rng(0)
+  solvers["random"] = lambda c: rng.permutation(c.shape[0])
+  gaps = {name: [] for name in solvers}
+  changed = {name: [] for name in solvers}
+  phases = assignment_benchmark.load_recorded(recorded_path)
+  for costs, _ in phases.values():
+    for cost in costs[:problems]:
+      rows, cols = optimize.linear_sum_assignment(cost.astype(np.float64))
+      optimum = cost.astype(np.float64)[rows, cols].sum()
+      for name, solve in solvers.items():
+        partner = np.asarray(solve(cost))
+        total = cost.astype(np.float64)[np.arange(len(partner)), partner].sum()
+        gaps[name].append((total - optimum) / optimum)
+        changed[name].append(float(np.mean(partner != cols)))
+  return {name: {"problems": len(gaps[name]),
+                 "relative_excess_mean": float(np.mean(gaps[name])),
+                 "relative_excess_max": float(np.max(gaps[name])),
+                 "partners_changed_mean": float(np.mean(changed[name]))}
+          for name in solvers}
+
+
 def format_table(table, step_ms):
   lines = ["| data set | matching | modes | HQS % | JSD | ms / step |",
            "| --- | --- | --- | --- | --- | --- |"]
@@ -138,6 +178,10 @@ def main(argv=None):
                       default="benchmarks/results/matching_accuracy.json")
   parser.add_argument("--only_report", action="store_true",
                       help="tabulate the finished runs, train nothing")
+  parser.add_argument("--recorded", default="benchmarks/data/ring_costs.npz",
+                      help="recorded training problems for the cost gaps")
+  parser.add_argument("--gap_problems", type=int, default=50,
+                      help="problems per recorded phase (0: no cost gaps)")
   args = parser.parse_args(argv)
   variants = args.variants.split(",")
   unknown = sorted(set(variants) - set(VARIANTS))
@@ -154,13 +198,26 @@ def main(argv=None):
   table = {name: collect(name, args.configs.split(","), args.workdir)
            for name in variants}
   print(format_table(table, step_ms))
+  gaps = {}
+  if args.gap_problems and os.path.exists(args.recorded):
+    gaps = cost_gaps(args.recorded, problems=args.gap_problems)
+    print("\nOn recorded training problems (ring, batch 512), against scipy:")
+    print("| auction | problems | total cost over the optimum, mean (max) "
+          "| anchors with another partner |")
+    print("| --- | --- | --- | --- |")
+    for name, row in gaps.items():
+      print(f"| {DESCRIPTIONS[name]} | {row['problems']} | "
+            f"{100 * row['relative_excess_mean']:.3g}% "
+            f"({100 * row['relative_excess_max']:.3g}%) | "
+            f"{100 * row['partners_changed_mean']:.1f}% |")
   os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
   with open(args.output, "w") as f:
     json.dump({"variants": {n: {"description": DESCRIPTIONS[n],
                                 "method": VARIANTS[n][0],
                                 "overrides": VARIANTS[n][1]}
                             for n in variants},
-               "table": table, "step_ms": step_ms}, f, indent=2)
+               "table": table, "step_ms": step_ms, "cost_gaps": gaps}, f,
+              indent=2)
   return 0
 
 

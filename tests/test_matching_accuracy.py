@@ -1,10 +1,13 @@
 """The matching-accuracy table (benchmarks/matching_accuracy.py) from run folders."""
 
 import json
+import os
 
 import numpy as np
 
 from benchmarks import matching_accuracy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _finished(root, variant, dataset, method, seed, step, **metrics):
@@ -34,3 +37,16 @@ def test_table_counts_finished_seeds_only(tmp_path):
   line = text.splitlines()[-1]
   assert "random matching" in line and "7.0 (1.0): 8.0 / 7.0 / 6.0" in line
   assert "81.0 / 90.0 / 85.0" in line and line.endswith("| 9.50 |")
+
+
+def test_cost_gaps_on_recorded_problems():
+  gaps = matching_accuracy.cost_gaps(
+      os.path.join(ROOT, "benchmarks", "data", "ring_costs.npz"), problems=1)
+  assert set(gaps) == {"default", "eps1e-3", "eps1e-2", "random"}
+  for row in gaps.values():
+    assert row["problems"] == 2  # one per recorded phase
+    assert row["relative_excess_mean"] >= -1e-6  # scipy is optimal
+  # The default eps is within 1e-4 of the optimum; a random pairing is not
+  # close (its cost is several times the optimum's).
+  assert gaps["default"]["relative_excess_max"] <= 1e-4
+  assert gaps["random"]["relative_excess_mean"] > 1.0
