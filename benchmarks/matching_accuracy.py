@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from diwgan.data import mog as mog_data
+from experiments import compare
 from experiments.configs import mog as mog_configs
 
 # variant -> (harness method, config overrides, step-benchmark row)
@@ -76,17 +77,16 @@ def collect(name, configs, workdir):
   method = VARIANTS[name][0]
   out = {}
   for dataset in configs:
-    num_steps = mog_configs.get_config(dataset).num_steps
+    config = mog_configs.get_config(dataset)
+    num_steps = config.num_steps
     folder = os.path.join(workdir, name, dataset, method)
     runs = []
     for seed_dir in sorted(glob.glob(os.path.join(folder, "seed*"))):
-      path = os.path.join(seed_dir, "final_metrics.json")
-      if not os.path.exists(path):
-        continue
-      with open(path) as f:
+      if compare.run_status(config, seed_dir) != "done":
+        continue  # finished runs only, as the harness counts them
+      with open(os.path.join(seed_dir, "final_metrics.json")) as f:
         final = json.load(f)
-      if final["step"] >= num_steps:  # finished, as the harness counts
-        runs.append((int(os.path.basename(seed_dir)[4:]), final))
+      runs.append((int(os.path.basename(seed_dir)[4:]), final))
     if not runs:
       continue
     runs.sort(key=lambda run: run[0])
