@@ -28,6 +28,7 @@ import numpy as np
 
 from diwgan.data import mog as mog_data
 from experiments import compare
+from experiments import loop
 from experiments.configs import mog as mog_configs
 
 # variant -> (harness method, config overrides, step-benchmark row)
@@ -61,10 +62,9 @@ def run_variant(name, configs, seeds, workdir):
 
 
 def _stats(values):
-  values = np.asarray(values, np.float64)
-  std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-  return {"mean": float(values.mean()), "std": std,
-          "per_seed": values.tolist()}
+  mean, std = loop.mean_std(values)
+  return {"mean": mean, "std": std,
+          "per_seed": np.asarray(values, np.float64).tolist()}
 
 
 def collect(name, configs, workdir):

@@ -19,6 +19,8 @@ import os
 
 from matplotlib.figure import Figure
 
+from experiments import loop
+
 BEGIN = "<!-- performance:begin -->"
 END = "<!-- performance:end -->"
 
@@ -265,11 +267,10 @@ def step_section(results, figures_rel):
 
 
 def _mean_std(values, fmt):
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  values = np.asarray(values, float)
+  mean, std = loop.mean_std(values)
   if len(values) == 1:
-    return fmt.format(values[0])
-  return f"{fmt.format(values.mean())} ({fmt.format(values.std(ddof=1))})"
+    return fmt.format(mean)
+  return f"{fmt.format(mean)} ({fmt.format(std)})"
 
 
 def time_to_quality_section(results):

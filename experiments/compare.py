@@ -6,6 +6,8 @@ r"""Trains every (data set, method, seed) and writes the paper's Table 1.
   python -m experiments.compare --workdir=runs/compare --only_report
   python -m experiments.compare --configs=ring --seeds=1 --tune \
       --workdir=runs/tune --config.num_steps=4000
+  python -m experiments.compare --configs=ring,grid --seeds=3 \
+      --equal_time_to=diwgan --workdir=runs/equal_time
 
 Every run is one `experiments.mog.train_and_evaluate` call in its own folder
 `<workdir>/<data set>/<method>/seed<k>/`, so a finished run (one whose
@@ -20,13 +22,18 @@ on top of each method's tuned learning rates
 them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
+`--equal_time_to=<method>` gives every method the training seconds of that
+method's run instead of its steps (`equal_time_protocol`): each method's
+steps are scaled by its step cost as measured by `benchmarks.method_steps`
+(`--step_costs`), so the table answers "which method, for the same time?".
 
 Writes to `--workdir`:
   results.json  protocol and raw per-seed metrics, timings and eval curves;
                 `--only_report` rebuilds everything below from it alone.
   table.md      Table 1 layout: rows data set x metric (modes, strict modes,
                 HQS %, JSD, ms per step, step time relative to `gan`),
-                columns methods, cells "mean (std)" over seeds.
+                columns methods, cells "mean (std)" over seeds; then each
+                seed's time to quality (every mode and HQS >= 80%).
   samples.png   final samples of the first seed, rows methods, cols data sets
                 (the runs' own last `samples_<step>.png`, tiled).
   curves.png    modes and HQS against steps and against training seconds,
@@ -332,8 +339,13 @@ def run_comparison(
     tuned_learning_rates: bool = True,
     vmap_seeds: bool = False,
     shard_seeds: bool = False,
+    equal_time: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
   """Trains what is not finished, then writes results.json and the report.
+
+  `equal_time` (from `equal_time_protocol`) gives each (data set, method)
+  its own number of steps, so that every method trains for the seconds of
+  the reference method's run; it is recorded in results.json's protocol.
 
   `vmap_seeds` trains the pending seeds of each (data set, method) in one
   vmapped program (`train_vmapped_seeds`) instead of one after the other;
@@ -355,8 +367,11 @@ def run_comparison(
   # training (experiments.validation).
   cells = {}
   for dataset, method in jobs:
+    cell_overrides = dict(overrides)
+    if equal_time is not None:
+      cell_overrides["num_steps"] = equal_time["num_steps"][dataset][method]
     for seed in seeds:
-      config = run_config(dataset, method, seed, overrides,
+      config = run_config(dataset, method, seed, cell_overrides,
                           tuned_learning_rates=tuned_learning_rates)
       mog.validate_config(config)
       path = run_dir(workdir, dataset, method, seed)
@@ -398,25 +413,118 @@ def run_comparison(
     # finished runs on record.
     if jax.process_index() == 0:
       with open(os.path.join(workdir, RESULTS), "w") as f:
-        json.dump(_results(datasets, method_names, seeds, overrides, runs), f,
-                  indent=2)
-  results = _results(datasets, method_names, seeds, overrides, runs)
+        json.dump(_results(datasets, method_names, seeds, overrides, runs,
+                           equal_time), f, indent=2)
+  results = _results(datasets, method_names, seeds, overrides, runs,
+                     equal_time)
   if jax.process_index() == 0:
     write_report(results, workdir)
   return results
 
 
-def _results(datasets, method_names, seeds, overrides, runs):
+def _results(datasets, method_names, seeds, overrides, runs, equal_time=None):
   """results.json's content, exactly as it reads back (tuples as lists)."""
-  return json.loads(json.dumps({
-      "protocol": {
-          "configs": list(datasets), "methods": list(method_names),
-          "seeds": list(seeds), "overrides": overrides,
-          "num_modes": {d: int(mog_data.make_mixture(d).means.shape[0])
-                        for d in datasets},
-      },
-      "runs": list(runs),
-  }))
+  protocol = {
+      "configs": list(datasets), "methods": list(method_names),
+      "seeds": list(seeds), "overrides": overrides,
+      "num_modes": {d: int(mog_data.make_mixture(d).means.shape[0])
+                    for d in datasets},
+  }
+  if equal_time is not None:
+    protocol["equal_time"] = equal_time
+  return json.loads(json.dumps({"protocol": protocol, "runs": list(runs)}))
+
+
+# --- Equal training time -----------------------------------------------------
+
+
+def load_step_costs(path: str) -> Dict[str, Any]:
+  """The per-method step costs measured by `python -m benchmarks.method_steps`.
+
+  Returns {"ms_per_step": {method: median wall-clock ms per step},
+  "measured_on": {"config", "batch_size", "date", "load_average_start",
+  ...}} from the benchmark's JSON output.
+  """
+  record = _read_json(path)
+  if record is None:
+    raise FileNotFoundError(
+        f"No step costs at {path}: run `python -m benchmarks.method_steps "
+        f"--output={path}` first.")
+  try:
+    costs = {name: float(entry["ms_per_step_wall"])
+             for name, entry in record["methods"].items()}
+  except (KeyError, TypeError, AttributeError) as error:
+    raise ValueError(
+        f"{path} is not an output of benchmarks.method_steps (no "
+        f"methods.<name>.ms_per_step_wall): {error!r}") from error
+  platform = record.get("platform", {})
+  return {"ms_per_step": costs, "measured_on": {
+      "config": record.get("config"), "batch_size": record.get("batch_size"),
+      **{k: platform.get(k) for k in ("date", "machine", "cpu_count", "jax",
+                                      "backend", "load_average_start")}}}
+
+
+def equal_time_steps(
+    ms_per_step: Dict[str, float], reference: str, reference_steps: int,
+    method_names: Sequence[str], *, round_to: int = 100,
+) -> Dict[str, int]:
+  """Each method's steps for the training seconds of `reference`'s run.
+
+  The budget is `reference_steps` x the reference's ms per step; a method
+  gets budget / its own ms per step, rounded to the nearest `round_to`
+  (at least `round_to`). The reference keeps `reference_steps`.
+
+  >>> equal_time_steps({"diwgan": 17.0, "gan": 6.0, "slow": 40.0}, "diwgan",
+  ...                  10_000, ["gan", "slow", "diwgan"])
+  {'gan': 28300, 'slow': 4200, 'diwgan': 10000}
+  """
+  missing = [m for m in (reference, *method_names) if m not in ms_per_step]
+  if missing:
+    raise ValueError(
+        f"No step cost for {', '.join(sorted(set(missing)))}; measured: "
+        f"{', '.join(sorted(ms_per_step))}. Re-run benchmarks.method_steps "
+        "with those methods.")
+  bad = [m for m in (reference, *method_names)
+         if not (math.isfinite(ms_per_step[m]) and ms_per_step[m] > 0)]
+  if bad:
+    raise ValueError(f"Step cost of {bad[0]} is {ms_per_step[bad[0]]!r} ms; "
+                     "it must be a positive number.")
+  budget_ms = reference_steps * ms_per_step[reference]
+  steps = {}
+  for method in method_names:
+    if method == reference:
+      steps[method] = int(reference_steps)
+    else:
+      steps[method] = max(round_to, int(round(
+          budget_ms / ms_per_step[method] / round_to)) * round_to)
+  return steps
+
+
+def equal_time_protocol(
+    datasets: Sequence[str], method_names: Sequence[str], reference: str,
+    step_costs: Dict[str, Any], overrides: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+  """The `equal_time` argument of `run_comparison`, as results.json keeps it.
+
+  The reference's steps on each data set are its default length (or the
+  `num_steps` override); `step_costs` comes from `load_step_costs`.
+  """
+  overrides = dict(overrides or {})
+  costs = step_costs["ms_per_step"]
+  num_steps, budget = {}, {}
+  for dataset in datasets:
+    steps = int(overrides.get("num_steps",
+                              mog_configs.get_config(dataset).num_steps))
+    num_steps[dataset] = equal_time_steps(costs, reference, steps,
+                                          method_names)
+    budget[dataset] = steps * costs[reference] / 1000.0
+  return {
+      "reference": reference,
+      "budget_seconds": budget,
+      "num_steps": num_steps,
+      "ms_per_step": {m: costs[m] for m in method_names},
+      "measured_on": step_costs["measured_on"],
+  }
 
 
 def load_results(workdir: str) -> Dict[str, Any]:
@@ -505,11 +613,10 @@ def tune_learning_rates(
 
 
 def _cell(values: List[float], scale: float, digits: int) -> str:
-  values = scale * np.asarray(values, np.float64)
-  if values.size == 0:
+  if len(values) == 0:
     return "-"
-  std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-  return f"{np.mean(values):.{digits}f} ({std:.{digits}f})"
+  mean, std = loop.mean_std(scale * np.asarray(values, np.float64))
+  return f"{mean:.{digits}f} ({std:.{digits}f})"
 
 
 def _runs_of(results, dataset, method):
@@ -525,9 +632,27 @@ def format_table(results: Dict[str, Any]) -> str:
   done = [r for r in results["runs"] if r["status"] == "done"]
   steps = sorted({r["num_steps"] for r in done})
   batches = sorted({r["batch_size"] for r in done})
+  equal_time = protocol.get("equal_time")
   lines = [
-      "# Mixtures of Gaussians: mean (std) over seeds",
+      "# Mixtures of Gaussians" + (" at equal training time" if equal_time
+                                   else "") + ": mean (std) over seeds",
       "",
+  ]
+  if equal_time:
+    measured = equal_time["measured_on"]
+    lines += [
+        f"Every method trains for the seconds of {equal_time['reference']}'s "
+        "run (" + ", ".join(
+            f"{d}: {equal_time['budget_seconds'][d]:.0f} s"
+            for d in protocol["configs"]) + "): its steps are that budget "
+        "over its own ms per step, measured by `benchmarks.method_steps` "
+        f"on {measured.get('config')} (batch {measured.get('batch_size')}, "
+        f"{measured.get('date')}, load {measured.get('load_average_start')}"
+        "): " + ", ".join(f"{m} {equal_time['ms_per_step'][m]:.2f}"
+                          for m in method_names) + " ms.",
+        "",
+    ]
+  lines += [
       f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
       f"overrides {protocol['overrides'] or 'none'}. "
       "std is the sample std over seeds (ddof=1). Step times exclude jit "
@@ -563,6 +688,54 @@ def format_table(results: Dict[str, Any]) -> str:
                    + " | ".join(cells) + " |")
     lines.append("|  | step time / gan | " + " | ".join(
         _ratio(results, dataset, m) for m in method_names) + " |")
+    if equal_time:
+      lines.append("|  | steps | " + " | ".join(
+          str(equal_time["num_steps"][dataset][m]) for m in method_names)
+                   + " |")
+  return "\n".join(lines) + "\n" + _quality_table(results)
+
+
+def _time_to_quality(run: Dict[str, Any], ms_per_step) -> str:
+  if run["status"] != "done":
+    return run["status"]
+  steps = run.get("steps_to_quality")
+  if steps is None:
+    return "not reached"
+  if ms_per_step is not None:
+    return f"{steps * ms_per_step / 1000:.0f} s ({steps} steps)"
+  seconds = run.get("seconds_to_quality")
+  return (f"{seconds:.0f} s ({steps} steps)" if seconds is not None
+          else f"{steps} steps")
+
+
+def _quality_table(results: Dict[str, Any]) -> str:
+  """Per seed: when each run first had every mode and HQS >= the bar."""
+  protocol = results["protocol"]
+  equal_time = protocol.get("equal_time")
+  seeds = protocol["seeds"]
+  lines = [
+      "",
+      "## Time to quality",
+      "",
+      "First evaluation with every mode and HQS >= `eval.quality_hqs` "
+      "(80% by default), per seed; evaluations are every `eval.every` steps. "
+      + ("Seconds are those steps at the measured ms per step above (training "
+         "only; set-up such as the auto-encoder is not counted)."
+         if equal_time else
+         "Seconds are wall-clock from the run's start (set-up, auto-encoder "
+         "and compilation included) on the machine that ran it."),
+      "",
+      "| data set | method | " + " | ".join(f"seed {s}" for s in seeds)
+      + " |",
+      "| --- | --- | " + " | ".join("---" for _ in seeds) + " |",
+  ]
+  for dataset in protocol["configs"]:
+    for method in protocol["methods"]:
+      by_seed = {r["seed"]: r for r in _runs_of(results, dataset, method)}
+      cost = (equal_time["ms_per_step"][method] if equal_time else None)
+      cells = [_time_to_quality(by_seed[s], cost) if s in by_seed else "-"
+               for s in seeds]
+      lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -701,6 +874,15 @@ _SHARD_SEEDS = flags.DEFINE_bool(
     "the devices (implies --vmap_seeds): each device trains whole seeds, so "
     "N devices (or the processes of a jax.distributed run) fill the table N "
     "times faster (docs/scaling.md).")
+_EQUAL_TIME_TO = flags.DEFINE_string(
+    "equal_time_to", None, "Train every method for the training seconds of "
+    "this method's run instead of for the same steps: a method's steps are "
+    "the reference's steps (the data set's default, or --config.num_steps) "
+    "x the reference's ms per step / its own, from --step_costs.")
+_STEP_COSTS = flags.DEFINE_string(
+    "step_costs", os.path.join("benchmarks", "results", "method_steps.json"),
+    "Per-method step costs for --equal_time_to: the JSON written by "
+    "`python -m benchmarks.method_steps`.")
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache", True, "Keep compiled programs in <workdir>/"
     "jax_cache, so that the seeds of one (data set, method) and reruns "
@@ -765,11 +947,25 @@ def _main(argv):
       print(f.read())
     print("Best (G lr, D lr):", best)
     return
+  equal_time = None
+  if _EQUAL_TIME_TO.value:
+    if _EQUAL_TIME_TO.value not in experiment_methods.METHODS:
+      raise app.UsageError(
+          f"Unknown method {_EQUAL_TIME_TO.value!r} in --equal_time_to; "
+          f"valid methods: {', '.join(experiment_methods.METHODS)}.")
+    try:
+      equal_time = equal_time_protocol(
+          _CONFIGS.value, _METHODS.value, _EQUAL_TIME_TO.value,
+          load_step_costs(_STEP_COSTS.value), overrides)
+    except (FileNotFoundError, ValueError) as error:
+      raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
+                           ) from error
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,
       tuned_learning_rates=_TUNED_LEARNING_RATES.value,
-      vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value)
+      vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value,
+      equal_time=equal_time)
   if jax.process_index() == 0:
     logging.info("Wrote %s", ", ".join(
         os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -146,6 +147,93 @@ def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
   assert calls == [0, 1, 0, 1]
 
 
+def test_mean_std_is_the_sample_std_over_seeds():
+  values = [0.81, 0.9, 0.87, 0.62]
+  assert loop.mean_std(values) == pytest.approx(
+      (statistics.mean(values), statistics.stdev(values)))
+  assert loop.mean_std([0.5]) == (0.5, 0.0)
+  with pytest.raises(ValueError, match="no values"):
+    loop.mean_std([])
+  assert compare._cell(values, 100.0, 1) == "80.0 (12.6)"  # pylint: disable=protected-access
+  assert compare._cell([], 100.0, 1) == "-"  # pylint: disable=protected-access
+
+
+def test_equal_time_steps_scale_with_step_cost():
+  costs = {"diwgan": 17.0, "gan": 6.0, "unrolled": 40.0, "pacgan": 5.0}
+  steps = compare.equal_time_steps(costs, "diwgan", 10_000,
+                                   ["gan", "unrolled", "pacgan", "diwgan"])
+  # 170 s of training: 170000 / 6 = 28333, / 40 = 4250 (to even), / 5 = 34000.
+  assert steps == {"gan": 28300, "unrolled": 4200, "pacgan": 34000,
+                   "diwgan": 10000}
+  assert compare.equal_time_steps(costs, "gan", 100, ["diwgan"],
+                                  round_to=10) == {"diwgan": 40}
+  with pytest.raises(ValueError, match="No step cost for gne"):
+    compare.equal_time_steps(costs, "diwgan", 10, ["gne"])
+  with pytest.raises(ValueError, match="Step cost of gan is 0.0 ms"):
+    compare.equal_time_steps({**costs, "gan": 0.0}, "diwgan", 10, ["gan"])
+
+
+def test_step_costs_are_read_from_the_benchmark_output(tmp_path):
+  costs = compare.load_step_costs(
+      os.path.join(ROOT, "benchmarks", "results", "method_steps.json"))
+  assert set(costs["ms_per_step"]) >= set(experiment_methods.BASELINES)
+  assert costs["measured_on"]["config"] == "ring"
+  protocol = compare.equal_time_protocol(
+      ["ring", "grid"], ["gan", "diwgan"], "diwgan", costs)
+  ms = costs["ms_per_step"]
+  for dataset, steps in (("ring", 10_000), ("grid", 20_000)):
+    assert protocol["num_steps"][dataset]["diwgan"] == steps
+    assert protocol["budget_seconds"][dataset] == pytest.approx(
+        steps * ms["diwgan"] / 1000)
+    assert protocol["num_steps"][dataset]["gan"] == pytest.approx(
+        steps * ms["diwgan"] / ms["gan"], abs=50)
+  bad = tmp_path / "bad.json"
+  bad.write_text(json.dumps({"methods": {"gan": {"ms": 3}}}))
+  with pytest.raises(ValueError, match="not an output of benchmarks"):
+    compare.load_step_costs(str(bad))
+  with pytest.raises(FileNotFoundError, match="benchmarks.method_steps"):
+    compare.load_step_costs(str(tmp_path / "none.json"))
+
+
+def test_equal_time_comparison_trains_each_method_its_steps(
+    tmp_path, compilation_cache):
+  del compilation_cache
+  equal_time = compare.equal_time_protocol(
+      ["ring"], ["gan", "pacgan"], "gan",
+      {"ms_per_step": {"gan": 2.0, "pacgan": 1.0}, "measured_on": {
+          "config": "ring", "batch_size": 32, "date": "today"}},
+      {"num_steps": 100})
+  assert equal_time["num_steps"] == {"ring": {"gan": 100, "pacgan": 200}}
+  equal_time["num_steps"]["ring"] = {"gan": 20, "pacgan": 40}
+  results = compare.run_comparison(
+      ["ring"], ["gan", "pacgan"], [0], str(tmp_path), OVERRIDES,
+      equal_time=equal_time)
+  assert [(r["method"], r["num_steps"]) for r in results["runs"]] == [
+      ("gan", 20), ("pacgan", 40)]
+  assert [p["step"] for p in results["runs"][1]["curve"]] == [0, 20, 40]
+  assert results["protocol"]["equal_time"] == equal_time
+  with open(tmp_path / "table.md") as f:
+    table = f.read()
+  assert "at equal training time" in table
+  assert "the seconds of gan's run (ring: 0 s)" in table
+  assert "| ring | gan | not reached |" in table or "| ring | gan | 0 s" in table
+  assert "|  | steps | 20 | 40 |" in table
+  # Time to quality: a run's steps at its method's measured step cost.
+  results["runs"][1]["steps_to_quality"] = 3000
+  assert "| ring | pacgan | 3 s (3000 steps) |" in compare.format_table(
+      results)
+
+
+def test_time_to_quality_table_per_seed(finished):
+  _, results = finished
+  results = json.loads(json.dumps(results))
+  results["runs"][0].update(steps_to_quality=1000, seconds_to_quality=42.4)
+  results["runs"][1].update(status="failed")
+  table = compare.format_table(results)
+  assert "| data set | method | seed 0 | seed 1 |" in table
+  assert "| ring | gan | 42 s (1000 steps) | failed |" in table
+
+
 def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
   monkeypatch.setitem(experiment_methods.LEARNING_RATES, "pacgan",
                       (3e-4, 2e-4))
@@ -212,6 +300,9 @@ def test_progress_shows_runs_done_and_eta(tmp_path, monkeypatch, capsys):
     (["--methods=pacgan", "--config.batch_size=510"],
      "config.batch_size=510: must be a multiple of "
      "config.methods.pacgan.pack_size=4"),
+    (["--equal_time_to=wgan"], "Unknown method 'wgan' in --equal_time_to"),
+    (["--equal_time_to=diwgan", "--step_costs=missing.json"],
+     "--step_costs=missing.json: No step costs at missing.json"),
 ])
 def test_command_line_errors_are_one_line(tmp_path, args, expected):
   result = subprocess.run(
