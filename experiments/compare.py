@@ -22,7 +22,8 @@ on top of each method's tuned learning rates
 them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
-`--equal_time_to=<method>` gives every method the training seconds of that
+`--collect_only` writes the report of the runs finished so far and trains
+nothing. `--equal_time_to=<method>` gives every method the training seconds of that
 method's run instead of its steps (`equal_time_protocol`): each method's
 steps are scaled by its step cost as measured by `benchmarks.method_steps`
 (`--step_costs`), so the table answers "which method, for the same time?".
@@ -340,8 +341,12 @@ def run_comparison(
     vmap_seeds: bool = False,
     shard_seeds: bool = False,
     equal_time: Optional[Dict[str, Any]] = None,
+    collect_only: bool = False,
 ) -> Dict[str, Any]:
   """Trains what is not finished, then writes results.json and the report.
+
+  `collect_only` trains nothing: the report holds the runs finished so far
+  (e.g. by another process still filling the table), the others as missing.
 
   `equal_time` (from `equal_time_protocol`) gives each (data set, method)
   its own number of steps, so that every method trains for the seconds of
@@ -381,8 +386,9 @@ def run_comparison(
   if shard_seeds:
     seed_devices(len(seeds))  # Placeable? A one-line error before training.
   todo = sum(status == "todo" for _, _, status in cells.values())
-  print(f"{total} runs, {todo} to train, {total - todo} done or failed "
-        f"before; writing to {workdir}", flush=True)
+  print(f"{total} runs, {0 if collect_only else todo} to train, "
+        f"{total - todo} done or failed before; writing to {workdir}",
+        flush=True)
   session_start, trained = time.time(), 0
   runs = []
   for job_index, (dataset, method) in enumerate(jobs):
@@ -392,8 +398,11 @@ def run_comparison(
       config, path, status = cells[(dataset, method, seed)]
       configs.append(config)
       paths.append(path)
-      if status == "todo":
+      if status == "todo" and not collect_only:
         pending.append(seed_index)
+      elif status == "todo":
+        print(f"[{number}/{total}] {dataset} {method} seed {seed}: not "
+              "finished, left out", flush=True)
       else:
         print(f"[{number}/{total}] {dataset} {method} seed {seed}: "
               f"{status}, skipped", flush=True)
@@ -859,6 +868,9 @@ _TUNE = flags.DEFINE_bool(
     "tune", False, "Run the learning-rate grid (experiments.methods."
     "LEARNING_RATE_GRID) for every method into <workdir>/g<lr>_d<lr>/ and "
     "write <workdir>/tuning.md with each method's best pair.")
+_COLLECT_ONLY = flags.DEFINE_bool(
+    "collect_only", False, "Train nothing: write results.json and the report "
+    "from the runs finished so far (unfinished ones count as missing).")
 _RETRY_FAILED = flags.DEFINE_bool(
     "retry_failed", False, "Train runs recorded as failed again.")
 _TUNED_LEARNING_RATES = flags.DEFINE_bool(
@@ -965,7 +977,7 @@ def _main(argv):
       overrides, retry_failed=_RETRY_FAILED.value,
       tuned_learning_rates=_TUNED_LEARNING_RATES.value,
       vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value,
-      equal_time=equal_time)
+      equal_time=equal_time, collect_only=_COLLECT_ONLY.value)
   if jax.process_index() == 0:
     logging.info("Wrote %s", ", ".join(
         os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,27 @@ def test_rerun_skips_finished_runs_and_resumes_interrupted(
                          if k not in ("curve", "train_seconds",
                                       "seconds_per_step")} for r in runs]
   assert strip(again["runs"]) == strip(results["runs"])
+
+
+def test_collect_only_reports_finished_runs_and_trains_nothing(
+    finished, tmp_path, monkeypatch, capsys):
+  workdir, results = finished
+  monkeypatch.setattr(mog, "train_and_evaluate",
+                      lambda config, path: pytest.fail("trained"))
+  partial = str(tmp_path / "partial")
+  shutil.copytree(os.path.join(workdir, "ring", "gan"),
+                  os.path.join(partial, "ring", "gan"))
+  collected = compare.run_comparison(
+      ["ring"], ["gan", "pacgan"], [0, 1], partial, OVERRIDES,
+      collect_only=True)
+  assert "ring pacgan seed 0: not finished, left out" in capsys.readouterr().out
+  assert [r["status"] for r in collected["runs"]] == [
+      "done", "done", "missing", "missing"]
+  assert collected["runs"][:2] == results["runs"][:2]
+  with open(os.path.join(partial, "table.md")) as f:
+    table = f.read()
+  assert "| modes (max 8) | " + compare._cell(  # pylint: disable=protected-access
+      [r["modes"] for r in results["runs"][:2]], 1.0, 1) + " | - |" in table
 
 
 def test_only_report_rebuilds_the_same_table(finished):
