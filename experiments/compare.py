@@ -649,6 +649,8 @@ def format_table(results: Dict[str, Any]) -> str:
   ]
   if equal_time:
     measured = equal_time["measured_on"]
+    load = measured.get("load_average_start")
+    load = ("?" if load is None else " / ".join(f"{x:.2f}" for x in load))
     lines += [
         f"Every method trains for the seconds of {equal_time['reference']}'s "
         "run (" + ", ".join(
@@ -656,9 +658,9 @@ def format_table(results: Dict[str, Any]) -> str:
             for d in protocol["configs"]) + "): its steps are that budget "
         "over its own ms per step, measured by `benchmarks.method_steps` "
         f"on {measured.get('config')} (batch {measured.get('batch_size')}, "
-        f"{measured.get('date')}, load {measured.get('load_average_start')}"
-        "): " + ", ".join(f"{m} {equal_time['ms_per_step'][m]:.2f}"
-                          for m in method_names) + " ms.",
+        f"{measured.get('date')}, load average {load}): " + ", ".join(
+            f"{m} {equal_time['ms_per_step'][m]:.2f}" for m in method_names)
+        + " ms.",
         "",
     ]
   lines += [
