@@ -703,7 +703,22 @@ def format_table(results: Dict[str, Any]) -> str:
       lines.append("|  | steps | " + " | ".join(
           str(equal_time["num_steps"][dataset][m]) for m in method_names)
                    + " |")
-  return "\n".join(lines) + "\n" + _quality_table(results)
+  return ("\n".join(lines) + "\n" + _quality_table(results)
+          + _failures(results))
+
+
+def _failures(results: Dict[str, Any]) -> str:
+  """The failed runs with their errors (they stay in the table, counted)."""
+  failed = [r for r in results["runs"] if r["status"] == "failed"]
+  if not failed:
+    return ""
+  lines = ["", "## Failed runs", "",
+           "| data set | method | seed | error |", "| --- | --- | --- | --- |"]
+  for run in failed:
+    error = " ".join(str(run.get("error", "?")).split()).replace("|", "/")
+    lines.append(f"| {run['dataset']} | {run['method']} | {run['seed']} | "
+                 f"{error} |")
+  return "\n".join(lines) + "\n"
 
 
 def _time_to_quality(run: Dict[str, Any], ms_per_step) -> str:

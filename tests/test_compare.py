@@ -160,7 +160,12 @@ def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
                                    OVERRIDES)
   assert [r["status"] for r in results["runs"]] == ["failed", "failed"]
   assert "became nan" in results["runs"][0]["error"]
-  assert "2 failed" in compare.format_table(results)
+  table = compare.format_table(results)
+  assert "2 failed" in table
+  # Each failure is listed with its error, not dropped.
+  assert ("| ring | gan | 1 | g_loss became nan at step 3. Last good "
+          "checkpoint: none |") in table
+  assert "| ring | gan | failed | failed |" in table  # time to quality
   # Not retried unless asked.
   compare.run_comparison(["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES)
   assert calls == [0, 1]
