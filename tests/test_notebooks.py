@@ -6,6 +6,7 @@ smoke tests; the kernel runs on CPU with the strict settings of conftest.py.
 """
 
 import glob
+import json
 import os
 
 import nbformat
@@ -29,6 +30,10 @@ def test_every_notebook_is_here():
 def test_notebook_is_stored_without_outputs(path):
   notebook = nbformat.read(path, as_version=4)
   nbformat.validate(notebook)
+  # nbformat adds missing cell ids on read (with a warning): check the file.
+  with open(path) as f:
+    ids = [cell.get("id") for cell in json.load(f)["cells"]]
+  assert None not in ids and len(set(ids)) == len(ids), f"{path}: cell ids"
   for index, cell in enumerate(notebook.cells):
     if cell.cell_type != "code":
       continue
