@@ -150,6 +150,51 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
   return results
 
 
+def seed_throughput(*, methods, device_counts, num_seeds, steps, repeats,
+                    batch_size):
+  """Per method: run-steps/s of seeds one after the other, vmapped, sharded.
+
+  What `experiments.compare` can do with a table's seeds: train them in turn
+  (`one`), as one vmapped program on one device (`--vmap_seeds`), or split
+  over the devices (`--shard_seeds`). All timed in one process.
+  """
+  results = {
+      "config": {"dataset": "ring", "batch_size": batch_size,
+                 "steps_per_chunk": steps, "repeats": repeats,
+                 "num_seeds": num_seeds},
+      "platform": {**common.machine_info(), "devices": jax.device_count(),
+                   "emulated_devices": jax.default_backend() == "cpu"},
+      "methods": {},
+  }
+  for method in methods:
+    config = _config(batch_size, method=method)
+    config.num_seeds = num_seeds
+    seeds = loop.build_runs(lambda c, _: mog.build_experiment(c), config)
+    trainer = mog.build_experiment(_config(batch_size, method=method)).trainer
+    states = seeds.initial_state()
+    _, chunk_one, _ = _time_chunks(
+        parallel.make_train_steps(trainer, donate=False),
+        parallel.select_run(states, 0), steps, repeats)
+    row = {"sequential_run_steps_per_sec": steps / chunk_one, "sharded": []}
+    for count in device_counts:
+      if count > jax.device_count() or num_seeds % count:
+        continue
+      mesh = parallel.make_mesh(count)
+      train = parallel.make_train_steps(
+          trainer, mesh=mesh, vmap_runs=True, shard_runs=count > 1,
+          donate=False)
+      placed = parallel.shard_runs_over(states, mesh) if count > 1 else states
+      _, chunk, _ = _time_chunks(train, placed, steps, repeats)
+      row["sharded"].append({
+          "devices": count, "run_steps_per_sec": num_seeds * steps / chunk,
+          "speedup_vs_sequential": num_seeds * chunk_one / chunk})
+    results["methods"][method] = row
+    print(method, ", ".join(
+        f"{r['devices']} device(s): {r['speedup_vs_sequential']:.2f}x"
+        for r in row["sharded"]), "the sequential run-steps/s", flush=True)
+  return results
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--device_counts", default="1,2,4,8")
@@ -157,8 +202,26 @@ def main():
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--batch_size", type=int, default=256)
-  parser.add_argument("--output", default="benchmarks/results/scale.json")
+  parser.add_argument("--output", default=None, help=(
+      "default benchmarks/results/scale.json, or seed_throughput.json with "
+      "--methods"))
+  parser.add_argument("--methods", default=None, help=(
+      "Only compare, per method of this comma-separated list, its seeds one "
+      "after the other, vmapped on one device and split over the devices "
+      "(what experiments.compare's --vmap_seeds / --shard_seeds do)."))
   args = parser.parse_args()
+  if args.methods:
+    results = seed_throughput(
+        methods=args.methods.split(","),
+        device_counts=[int(c) for c in args.device_counts.split(",")],
+        num_seeds=args.num_seeds, steps=args.steps, repeats=args.repeats,
+        batch_size=args.batch_size)
+    common.finish(
+        results, args.output or "benchmarks/results/seed_throughput.json",
+        "python -m benchmarks.scale " + " ".join(
+            f"--{k}={v}" for k, v in vars(args).items() if k != "output"))
+    return
+  args.output = args.output or "benchmarks/results/scale.json"
   results = run(
       device_counts=[int(c) for c in args.device_counts.split(",")],
       num_seeds=args.num_seeds, steps=args.steps, repeats=args.repeats,
