@@ -831,6 +831,11 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
   """Modes and HQS against steps and against training seconds, per data set."""
   protocol = results["protocol"]
   datasets = protocol["configs"]
+  # At equal training time the seconds are steps x the measured step cost
+  # (the table's own clock), not the busy machine's wall-clock.
+  equal_time = protocol.get("equal_time")
+  seconds_label = ("training seconds (at measured step cost)" if equal_time
+                   else "training seconds")
   fig = Figure(figsize=(16, 3.2 * len(datasets)))
   axes = fig.subplots(len(datasets), 4, squeeze=False)
   for row, dataset in enumerate(datasets):
@@ -839,6 +844,8 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
       if curve is None:
         continue
       steps, seconds, stats = curve
+      if equal_time:
+        seconds = steps * equal_time["ms_per_step"][method] / 1000.0
       for col, (x, key) in enumerate(((steps, "modes"), (steps, "hqs"),
                                       (seconds, "modes"), (seconds, "hqs"))):
         mean, std = stats[key]
@@ -848,7 +855,7 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
                                     scale * (mean + std), alpha=0.15)
     for col, (xlabel, ylabel) in enumerate((
         ("step", "modes"), ("step", "HQS (%)"),
-        ("training seconds", "modes"), ("training seconds", "HQS (%)"))):
+        (seconds_label, "modes"), (seconds_label, "HQS (%)"))):
       ax = axes[row, col]
       ax.set_xlabel(xlabel)
       ax.set_ylabel(ylabel)
