@@ -10,12 +10,14 @@ Run from the repository root after the benchmarks:
 Replaces only the text between `<!-- performance:begin -->` and
 `<!-- performance:end -->` in --results_md (the other sections belong to
 other work), and writes the plots to --figures. A missing JSON leaves its
-part out.
+part out. It also refreshes every `<!-- include: <path> -->` block (the
+comparison harness's committed `table.md` files, `refresh_includes`).
 """
 
 import argparse
 import json
 import os
+import re
 
 from matplotlib.figure import Figure
 
@@ -548,6 +550,26 @@ def replace_region(text, body):
   return head + BEGIN + "\n" + body + END + tail
 
 
+INCLUDE = re.compile(
+    r"(<!-- include: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end include -->)",
+    re.DOTALL)
+
+
+def refresh_includes(text: str, root: str = ".") -> str:
+  """Replaces each `<!-- include: <path> -->` block by that file's content.
+
+  The comparison tables in docs/RESULTS.md are the harness's own
+  `table.md` files (written from their `results.json`), included verbatim
+  but with every heading two levels down so that they nest in RESULTS.
+  """
+  def body(match):
+    with open(os.path.join(root, match.group("path"))) as f:
+      lines = f.read().splitlines()
+    lines = ["##" + line if line.startswith("#") else line for line in lines]
+    return match.group(1) + "\n".join(lines) + "\n" + match.group(4)
+  return INCLUDE.sub(body, text)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--results", default="benchmarks/results")
@@ -574,6 +596,7 @@ def main():
     text = f.read()
   text = replace_region(text, render(assignment, kde, step, figures_rel,
                                        scale, time_to_quality, accelerators))
+  text = refresh_includes(text)
   with open(args.results_md, "w") as f:
     f.write(text)
   print(f"Rendered {args.results_md} and {args.figures}/*.png")

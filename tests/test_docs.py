@@ -90,3 +90,23 @@ def test_api_page_examples_run():
       optionflags=doctest.NORMALIZE_WHITESPACE)
   assert attempted > 0
   assert failures == 0, "docs/api.md examples failed (see captured stdout)."
+
+
+def test_results_include_the_committed_comparison_tables():
+  """docs/RESULTS.md's comparison tables are the harness's own table.md,
+  and each table.md is what the table writer makes of its results.json."""
+  import json  # pylint: disable=g-import-not-at-top
+  from benchmarks import summary  # pylint: disable=g-import-not-at-top
+  from experiments import compare  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(ROOT, "docs", "RESULTS.md")) as f:
+    text = f.read()
+  included = [m.group("path") for m in summary.INCLUDE.finditer(text)]
+  assert included, "no included tables"
+  assert summary.refresh_includes(text, ROOT) == text, (
+      "RESULTS.md is stale: run `python -m benchmarks.summary`")
+  for path in included:
+    folder = os.path.join(ROOT, os.path.dirname(path))
+    with open(os.path.join(folder, "results.json")) as f:
+      results = json.load(f)
+    with open(os.path.join(ROOT, path)) as f:
+      assert compare.format_table(results) == f.read(), path
