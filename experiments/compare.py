@@ -23,7 +23,8 @@ them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
 `--collect_only` writes the report of the runs finished so far and trains
-nothing. `--equal_time_to=<method>` gives every method the training seconds of that
+nothing; `--plan` prints the runs left to train and their training hours at
+the measured step costs (`plan_comparison`). `--equal_time_to=<method>` gives every method the training seconds of that
 method's run instead of its steps (`equal_time_protocol`): each method's
 steps are scaled by its step cost as measured by `benchmarks.method_steps`
 (`--step_costs`), so the table answers "which method, for the same time?".
@@ -329,6 +330,88 @@ def collect_run(
   return record
 
 
+def _cells(datasets, method_names, seeds, workdir, overrides, *,
+           tuned_learning_rates, equal_time, retry_failed=False):
+  """{(data set, method, seed): (config, folder, status)}.
+
+  Every run's config is built and validated first, so that a bad override
+  or cell fails here, before any training (experiments.validation).
+  """
+  for name in method_names:
+    if name not in experiment_methods.METHODS:
+      raise ValueError(
+          f"Unknown method {name!r}; valid methods: "
+          f"{', '.join(experiment_methods.METHODS)}.")
+  cells = {}
+  for dataset in datasets:
+    for method in method_names:
+      cell_overrides = dict(overrides)
+      if equal_time is not None:
+        cell_overrides["num_steps"] = equal_time["num_steps"][dataset][method]
+      for seed in seeds:
+        config = run_config(dataset, method, seed, cell_overrides,
+                            tuned_learning_rates=tuned_learning_rates)
+        mog.validate_config(config)
+        path = run_dir(workdir, dataset, method, seed)
+        if retry_failed and os.path.exists(os.path.join(path, FAILED)):
+          os.remove(os.path.join(path, FAILED))
+        cells[(dataset, method, seed)] = (config, path,
+                                          run_status(config, path))
+  return cells
+
+
+def plan_comparison(
+    datasets: Sequence[str],
+    method_names: Sequence[str],
+    seeds: Sequence[int],
+    workdir: str,
+    overrides: Optional[Dict[str, Any]] = None,
+    *,
+    step_costs: Dict[str, Any],
+    tuned_learning_rates: bool = True,
+    equal_time: Optional[Dict[str, Any]] = None,
+) -> str:
+  """The runs a comparison has left to train and their training time.
+
+  Each run left to train (never started, interrupted or extended; failed
+  runs are not retried) costs its steps x its method's ms per step from
+  `step_costs` (`load_step_costs`): training only, one run at a time;
+  set-up, compilation and evaluation come on top. Trains nothing.
+  """
+  cells = _cells(datasets, method_names, seeds, workdir, dict(overrides or {}),
+                 tuned_learning_rates=tuned_learning_rates,
+                 equal_time=equal_time)
+  costs = step_costs["ms_per_step"]
+  missing = sorted({m for m in method_names if m not in costs})
+  if missing:
+    raise ValueError(f"No step cost for {', '.join(missing)}; re-run "
+                     "benchmarks.method_steps with those methods.")
+  measured = step_costs["measured_on"]
+  lines = [
+      f"Runs left to train in {workdir}, at the step costs measured on "
+      f"{measured.get('config')} (batch {measured.get('batch_size')}, "
+      f"{measured.get('date')}); training only, one run at a time:",
+      "",
+      "| data set | method | runs left | steps each | hours |",
+      "| --- | --- | --- | --- | --- |",
+  ]
+  total_runs, total_hours = 0, 0.0
+  for dataset in datasets:
+    for method in method_names:
+      left = [cells[(dataset, method, s)][0] for s in seeds
+              if cells[(dataset, method, s)][2] == "todo"]
+      if not left:
+        continue
+      hours = sum(c.num_steps for c in left) * costs[method] / 3.6e6
+      steps = sorted({c.num_steps for c in left})
+      lines.append(f"| {dataset} | {method} | {len(left)} | "
+                   f"{', '.join(map(str, steps))} | {hours:.2f} |")
+      total_runs += len(left)
+      total_hours += hours
+  lines.append(f"| all | | {total_runs} | | {total_hours:.2f} |")
+  return "\n".join(lines) + "\n"
+
+
 def run_comparison(
     datasets: Sequence[str],
     method_names: Sequence[str],
@@ -360,29 +443,12 @@ def run_comparison(
   `workdir`; process 0 writes the harness's files.
   """
   overrides = dict(overrides or {})
-  for name in method_names:
-    if name not in experiment_methods.METHODS:
-      raise ValueError(
-          f"Unknown method {name!r}; valid methods: "
-          f"{', '.join(experiment_methods.METHODS)}.")
   os.makedirs(workdir, exist_ok=True)
   jobs = [(d, m) for d in datasets for m in method_names]
   total = len(jobs) * len(seeds)
-  # Every run's config first: a bad override or cell fails here, before any
-  # training (experiments.validation).
-  cells = {}
-  for dataset, method in jobs:
-    cell_overrides = dict(overrides)
-    if equal_time is not None:
-      cell_overrides["num_steps"] = equal_time["num_steps"][dataset][method]
-    for seed in seeds:
-      config = run_config(dataset, method, seed, cell_overrides,
-                          tuned_learning_rates=tuned_learning_rates)
-      mog.validate_config(config)
-      path = run_dir(workdir, dataset, method, seed)
-      if retry_failed and os.path.exists(os.path.join(path, FAILED)):
-        os.remove(os.path.join(path, FAILED))
-      cells[(dataset, method, seed)] = (config, path, run_status(config, path))
+  cells = _cells(datasets, method_names, seeds, workdir, overrides,
+                 tuned_learning_rates=tuned_learning_rates,
+                 equal_time=equal_time, retry_failed=retry_failed)
   if shard_seeds:
     seed_devices(len(seeds))  # Placeable? A one-line error before training.
   todo = sum(status == "todo" for _, _, status in cells.values())
@@ -895,6 +961,9 @@ _TUNE = flags.DEFINE_bool(
 _COLLECT_ONLY = flags.DEFINE_bool(
     "collect_only", False, "Train nothing: write results.json and the report "
     "from the runs finished so far (unfinished ones count as missing).")
+_PLAN = flags.DEFINE_bool(
+    "plan", False, "Train nothing: print the runs left to train and their "
+    "training hours at the step costs of --step_costs.")
 _RETRY_FAILED = flags.DEFINE_bool(
     "retry_failed", False, "Train runs recorded as failed again.")
 _TUNED_LEARNING_RATES = flags.DEFINE_bool(
@@ -983,7 +1052,13 @@ def _main(argv):
       print(f.read())
     print("Best (G lr, D lr):", best)
     return
-  equal_time = None
+  equal_time, step_costs = None, None
+  if _EQUAL_TIME_TO.value or _PLAN.value:
+    try:
+      step_costs = load_step_costs(_STEP_COSTS.value)
+    except (FileNotFoundError, ValueError) as error:
+      raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
+                           ) from error
   if _EQUAL_TIME_TO.value:
     if _EQUAL_TIME_TO.value not in experiment_methods.METHODS:
       raise app.UsageError(
@@ -991,11 +1066,22 @@ def _main(argv):
           f"valid methods: {', '.join(experiment_methods.METHODS)}.")
     try:
       equal_time = equal_time_protocol(
-          _CONFIGS.value, _METHODS.value, _EQUAL_TIME_TO.value,
-          load_step_costs(_STEP_COSTS.value), overrides)
-    except (FileNotFoundError, ValueError) as error:
+          _CONFIGS.value, _METHODS.value, _EQUAL_TIME_TO.value, step_costs,
+          overrides)
+    except ValueError as error:
       raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
                            ) from error
+  if _PLAN.value:
+    try:
+      print(plan_comparison(
+          _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
+          overrides, step_costs=step_costs,
+          tuned_learning_rates=_TUNED_LEARNING_RATES.value,
+          equal_time=equal_time))
+    except ValueError as error:
+      raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
+                           ) from error
+    return
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,

@@ -127,6 +127,29 @@ def test_collect_only_reports_finished_runs_and_trains_nothing(
       [r["modes"] for r in results["runs"][:2]], 1.0, 1) + " | - |" in table
 
 
+def test_plan_counts_the_runs_left_and_their_hours(finished, monkeypatch):
+  workdir, _ = finished
+  monkeypatch.setattr(mog, "train_and_evaluate",
+                      lambda config, path: pytest.fail("trained"))
+  costs = {"ms_per_step": {"gan": 3.6, "pacgan": 7.2},
+           "measured_on": {"config": "ring", "batch_size": 32}}
+  # Seeds 0 and 1 are done at 20 steps: only seed 2 is left.
+  plan = compare.plan_comparison(["ring"], ["gan", "pacgan"], [0, 1, 2],
+                                 workdir, OVERRIDES, step_costs=costs)
+  assert "| ring | gan | 1 | 20 | 0.00 |" in plan
+  assert "| all | | 2 | | 0.00 |" in plan
+  # Extended to 1e6 steps every run is left: 3 x 1e6 x 3.6 ms = 3 hours.
+  plan = compare.plan_comparison(
+      ["ring"], ["gan", "pacgan"], [0, 1, 2], workdir,
+      {**OVERRIDES, "num_steps": 1_000_000}, step_costs=costs)
+  assert "| ring | gan | 3 | 1000000 | 3.00 |" in plan
+  assert "| ring | pacgan | 3 | 1000000 | 6.00 |" in plan
+  assert "| all | | 6 | | 9.00 |" in plan
+  with pytest.raises(ValueError, match="No step cost for gne"):
+    compare.plan_comparison(["ring"], ["gne"], [0], workdir, OVERRIDES,
+                            step_costs=costs)
+
+
 def test_only_report_rebuilds_the_same_table(finished):
   workdir, _ = finished
   with open(os.path.join(workdir, "table.md")) as f:
