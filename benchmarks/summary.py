@@ -560,12 +560,13 @@ def refresh_includes(text: str, root: str = ".") -> str:
 
   The comparison tables in docs/RESULTS.md are the harness's own
   `table.md` files (written from their `results.json`), included verbatim
-  but with every heading two levels down so that they nest in RESULTS.
+  but with every heading three levels down so that they nest under a
+  RESULTS subsection.
   """
   def body(match):
     with open(os.path.join(root, match.group("path"))) as f:
       lines = f.read().splitlines()
-    lines = ["##" + line if line.startswith("#") else line for line in lines]
+    lines = ["###" + line if line.startswith("#") else line for line in lines]
     return match.group(1) + "\n".join(lines) + "\n" + match.group(4)
   return INCLUDE.sub(body, text)
 
