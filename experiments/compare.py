@@ -378,14 +378,11 @@ def plan_comparison(
   `step_costs` (`load_step_costs`): training only, one run at a time;
   set-up, compilation and evaluation come on top. Trains nothing.
   """
+  costs = step_costs["ms_per_step"]
+  check_step_costs(costs, method_names)
   cells = _cells(datasets, method_names, seeds, workdir, dict(overrides or {}),
                  tuned_learning_rates=tuned_learning_rates,
                  equal_time=equal_time)
-  costs = step_costs["ms_per_step"]
-  missing = sorted({m for m in method_names if m not in costs})
-  if missing:
-    raise ValueError(f"No step cost for {', '.join(missing)}; re-run "
-                     "benchmarks.method_steps with those methods.")
   measured = step_costs["measured_on"]
   lines = [
       f"Runs left to train in {workdir}, at the step costs measured on "
@@ -539,6 +536,22 @@ def load_step_costs(path: str) -> Dict[str, Any]:
                                       "backend", "load_average_start")}}}
 
 
+def check_step_costs(ms_per_step: Dict[str, float],
+                     method_names: Sequence[str]) -> None:
+  """ValueError unless every method has a positive, finite ms per step."""
+  missing = [m for m in method_names if m not in ms_per_step]
+  if missing:
+    raise ValueError(
+        f"No step cost for {', '.join(sorted(set(missing)))}; measured: "
+        f"{', '.join(sorted(ms_per_step))}. Re-run benchmarks.method_steps "
+        "with those methods.")
+  bad = [m for m in method_names
+         if not (math.isfinite(ms_per_step[m]) and ms_per_step[m] > 0)]
+  if bad:
+    raise ValueError(f"Step cost of {bad[0]} is {ms_per_step[bad[0]]!r} ms; "
+                     "it must be a positive number.")
+
+
 def equal_time_steps(
     ms_per_step: Dict[str, float], reference: str, reference_steps: int,
     method_names: Sequence[str], *, round_to: int = 100,
@@ -553,17 +566,7 @@ def equal_time_steps(
   ...                  10_000, ["gan", "slow", "diwgan"])
   {'gan': 28300, 'slow': 4200, 'diwgan': 10000}
   """
-  missing = [m for m in (reference, *method_names) if m not in ms_per_step]
-  if missing:
-    raise ValueError(
-        f"No step cost for {', '.join(sorted(set(missing)))}; measured: "
-        f"{', '.join(sorted(ms_per_step))}. Re-run benchmarks.method_steps "
-        "with those methods.")
-  bad = [m for m in (reference, *method_names)
-         if not (math.isfinite(ms_per_step[m]) and ms_per_step[m] > 0)]
-  if bad:
-    raise ValueError(f"Step cost of {bad[0]} is {ms_per_step[bad[0]]!r} ms; "
-                     "it must be a positive number.")
+  check_step_costs(ms_per_step, (reference, *method_names))
   budget_ms = reference_steps * ms_per_step[reference]
   steps = {}
   for method in method_names:
@@ -1072,15 +1075,18 @@ def _main(argv):
       raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
                            ) from error
   if _PLAN.value:
+    # Only the step costs are --step_costs' fault; a bad config cell keeps
+    # its own one-line error (cli.USER_ERRORS).
     try:
-      print(plan_comparison(
-          _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
-          overrides, step_costs=step_costs,
-          tuned_learning_rates=_TUNED_LEARNING_RATES.value,
-          equal_time=equal_time))
+      check_step_costs(step_costs["ms_per_step"], _METHODS.value)
     except ValueError as error:
       raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
                            ) from error
+    print(plan_comparison(
+        _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
+        overrides, step_costs=step_costs,
+        tuned_learning_rates=_TUNED_LEARNING_RATES.value,
+        equal_time=equal_time))
     return
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
