@@ -1,4 +1,4 @@
-r"""Renders the benchmark JSONs into docs/RESULTS.md and docs/figures/*.png.
+r"""Renders the committed results into docs/RESULTS.md, README.md, docs/*.md.
 
 Run from the repository root after the benchmarks:
 
@@ -11,7 +11,9 @@ Replaces only the text between `<!-- performance:begin -->` and
 `<!-- performance:end -->` in --results_md (the other sections belong to
 other work), and writes the plots to --figures. A missing JSON leaves its
 part out. It also refreshes every `<!-- include: <path> -->` block (the
-comparison harness's committed `table.md` files, `refresh_includes`).
+comparison harness's committed `table.md` files, `refresh_includes`) and
+every `<!-- generated: <name> -->` block (the prose that quotes a measured
+number, `refresh_generated`) of the pages in `PAGES`.
 """
 
 import argparse
@@ -60,12 +62,26 @@ def _machine(results):
           f"{p.get('date', '?')}")
 
 
+def _busy_flag(results):
+  """A warning line when the run's load exceeded the machine's cores."""
+  p = results["platform"]
+  load = max(p.get("load_average_start", [0.0])[0],
+             p.get("load_average_end", [0.0])[0])
+  cores = p.get("cpu_count", 0)
+  if cores and load > cores:
+    return [f"**Measured on a busy machine** (load {load:.1f} on {cores} "
+            "cores): other processes took CPU time during the run, so its "
+            "absolute times are slower than an idle run's; re-run it idle "
+            "before quoting them.", ""]
+  return []
+
+
 def _header(results, title):
   return [
       f"### {title}", "",
       f"`{results.get('command', '?').strip()}`", "",
       f"Machine: {_machine(results)}.", "",
-  ]
+  ] + _busy_flag(results)
 
 
 def _save_log_log(fig, ax, xlabel, ylabel, path):
@@ -162,8 +178,8 @@ def assignment_section(results, figures_rel):
         "Recorded DIW-GAN ring problems (`benchmarks/data/ring_costs.npz`, "
         "512 x 512, solved in training order; mean ms wall, CPU ms in "
         "brackets). *cold* = as DIW-GAN calls it; *warm* = warm-started "
-        "with the previous step's prices; *previous Jacobi* = the call "
-        "before issue 4 (Jacobi bidding, warm eps_start 1e-2) and optax's "
+        "with the previous step's prices; *previous Jacobi* = the project's "
+        "earlier call (Jacobi bidding, warm eps_start 1e-2) and optax's "
         "Hungarian, on the first steps only.", "",
         "| phase (steps) | auction cold | auction warm | scipy | cold / "
         "scipy (wall, CPU) | warm / scipy (wall, CPU) | bids cold (warm) "
@@ -276,7 +292,7 @@ def _mean_std(values, fmt):
 
 
 def time_to_quality_section(results):
-  """The README command end to end, per setting and method (issue 12)."""
+  """The README command end to end, per setting and method."""
   lines = [
       "### Time to quality (`benchmarks/time_to_quality.py`)", "",
       "Commands: `python -m benchmarks.time_to_quality --methods=<methods> "
@@ -329,7 +345,7 @@ def time_to_quality_section(results):
 
 
 def accelerator_section(results):
-  """One device check (`benchmarks/accelerator.py`) and issue 13's targets."""
+  """One device check (`benchmarks/accelerator.py`) and its GPU targets."""
   device = results["platform"]["device"]
   lines = _header(results, f"Device check on {device} "
                   f"(`benchmarks/accelerator.py`"
@@ -375,7 +391,7 @@ def accelerator_section(results):
     at512 = next((r for r in results["matching_ms"] if r["n"] == 512), None)
     if at512 is not None:
       lines += [
-          "| target (issue 13, one data-centre GPU) | measured | status |",
+          "| target (one data-centre GPU) | measured | status |",
           "|---|---|---|",
           f"| auction n=512 cold <= 0.5x scipy on the host | "
           f"{at512['auction_over_scipy']:.2f}x | "
@@ -394,7 +410,7 @@ def accelerator_section(results):
 
 
 def scale_section(results):
-  """Steps/s over (emulated) devices and over vmapped seeds (issue 5)."""
+  """Steps/s over (emulated) devices and over vmapped seeds."""
   lines = _header(results, "Scale (`benchmarks/scale.py`)")
   config = results["config"]
   emulated = results["platform"].get("emulated_devices", False)
@@ -445,9 +461,9 @@ def scale_section(results):
   return lines
 
 
-def targets(assignment, kde, step):
-  """Issue 4's CPU targets, checked against the measurements."""
-  lines = ["### Targets (issue 4)", "",
+def targets(assignment, kde, step, scale=None, accelerators=()):
+  """The CPU targets, checked against the measurements."""
+  lines = ["### Targets", "",
            "| target | measured | status |", "|---|---|---|"]
   if assignment:
     row = next((r for r in assignment["cold"] if r["n"] == 512), None)
@@ -493,7 +509,14 @@ def targets(assignment, kde, step):
         f"| {kde['speedup_vs_scipy']:.1f}x, memory "
         + ("n/a" if ratio is None else f"{ratio:.3f}x")
         + f", error {kde['diwgan']['max_rel_error']:.1e} | {_status(ok)} |")
-  lines.append("| 5. GPU targets | no GPU in this environment | not measured |")
+  full_checks = [r for r in accelerators if not r.get("small")]
+  if full_checks:
+    devices = ", ".join(r["platform"]["device"] for r in full_checks)
+    lines.append(f"| 5. GPU targets | device check on {devices} | see its "
+                 "section below |")
+  else:
+    lines.append("| 5. GPU targets | no full device check committed "
+                 "(`benchmarks/results/accelerator_*.json`) | not measured |")
   if step:
     rows = step["steps_per_second"]["rows"]
     pieces = step["profile"]["pieces"]
@@ -511,7 +534,15 @@ def targets(assignment, kde, step):
            if "diwgan_jax_loop" in rows else "") + ".")
   else:
     lines_note = None
-  lines.append("| 6. scaling curves | plots below | met |")
+  curves = [name for name, present in (
+      ("matching time vs n", bool(assignment)),
+      ("step time vs batch", bool(step and step.get("step_vs_batch"))),
+      ("steps/s vs devices and seeds", bool(scale))) if present]
+  lines.append(
+      "| 6. scaling curves (matching vs n, step vs batch, devices and "
+      "seeds) | " + (", ".join(curves) if curves else "none") + " | "
+      + ("met" if len(curves) == 3 else
+         "**not met**" if curves else "not measured") + " |")
   lines.append("")
   if lines_note:
     lines += [lines_note, ""]
@@ -526,7 +557,7 @@ def render(assignment, kde, step, figures_rel, scale=None,
       "The machine is shared: every table gives wall-clock and process-CPU "
       "times, measured side by side (interleaved) within one run, and the "
       "load average during the run. Compare ratios, not absolute times.", ""]
-  lines += targets(assignment, kde, step)
+  lines += targets(assignment, kde, step, scale, accelerators)
   if time_to_quality:
     lines += time_to_quality_section(time_to_quality)
   if assignment:
@@ -571,11 +602,447 @@ def refresh_includes(text: str, root: str = ".") -> str:
   return INCLUDE.sub(body, text)
 
 
+
+# --- Generated prose blocks ---------------------------------------------------
+#
+# `<!-- generated: <name> -->` ... `<!-- end generated -->` in README.md and
+# docs/*.md: every measured number quoted in prose sits in such a block,
+# written by `BLOCKS[name]` from the committed JSON (tests/test_docs.py
+# checks that each block is what its function makes of the data).
+
+GENERATED = re.compile(
+    r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+    r"(<!-- end generated -->)", re.DOTALL)
+
+TABLE1 = "docs/results/table1_full/results.json"
+EQUAL_TIME = "docs/results/equal_time/results.json"
+ABLATIONS = "docs/results/ablations_full/results.json"
+METHOD_STEPS = "benchmarks/results/method_steps.json"
+ABLATION_STEPS = "benchmarks/results/method_steps_ablations.json"
+
+NAMES = {"gan": "GAN", "unrolled": "Unrolled GAN", "veegan": "VEEGAN",
+         "pacgan": "PacGAN", "gne": "GNE", "bms_vae_gan": "BMS-VAE-GAN",
+         "diwgan": "DIW-GAN", "diwgan_noweights": "no weights",
+         "diwgan_wg": "`w_g` only", "diwgan_wr": "`w_r` only",
+         "diwgan_random_match": "random pairing",
+         "diwgan_poster": "the poster's loss"}
+
+# The DIW-GAN paper's Table 1 ("Dual Importance Weight GAN"), as printed
+# there: (modes, modes std or None, HQS %, JSD) per data set and method.
+PUBLISHED_TABLE1 = {
+    "ring": {"unrolled": (8, 0, 30.9, 0.254), "veegan": (8, 0, 60.4, 0.19),
+             "diwgan": (8, 0, 85.5, 0.172)},
+    "grid": {"unrolled": (25, 0, 14.4, 0.47),
+             "veegan": (24.1, 0.31, 65.4, 0.21),
+             "diwgan": (25, 0, 82.5, 0.12)},
+    "random grid": {"unrolled": (24.4, 0.5, 15.9, 0.38),
+                    "veegan": (24.3, 0.637, 63.7, 0.32),
+                    "diwgan": (25, 0, 83.4, 0.15)},
+    "cube": {"unrolled": (27, 0, 85.0, 0.194),
+             "veegan": (26.6, 0.5, 43.3, 0.31),
+             "diwgan": (27, 0, 80.0, 0.125)},
+}
+
+
+class Data:
+  """Committed JSON files under `root`, each read once."""
+
+  def __init__(self, root="."):
+    self.root = root
+    self._cache = {}
+
+  def __call__(self, path):
+    if path not in self._cache:
+      with open(os.path.join(self.root, path)) as f:
+        self._cache[path] = json.load(f)
+    return self._cache[path]
+
+
+def _range(values, fmt="{:.0f}"):
+  low, high = min(values), max(values)
+  if fmt.format(low) == fmt.format(high):
+    return fmt.format(low)
+  return f"{fmt.format(low)}-{fmt.format(high)}"
+
+
+def _avx512(platform):
+  extensions = platform.get("vector_extensions")
+  if extensions is None:
+    return "vector extensions not recorded"
+  return (f"{extensions}; "
+          + ("AVX-512" if "avx512" in extensions else "no AVX-512"))
+
+
+def _load_note(platform):
+  """The 1-minute load at the start, flagged when it exceeds the cores."""
+  load = platform.get("load_average_start", [float("nan")])[0]
+  cores = platform.get("cpu_count", 0)
+  flag = (f" (**busy: more than the {cores} cores**)"
+          if cores and load > cores else "")
+  return f"load {load:.1f}{flag}"
+
+
+def cells(results):
+  """(data set, method) -> the finished runs of a harness `results.json`."""
+  out = {}
+  for run in results["runs"]:
+    if run.get("status") == "done":
+      out.setdefault((run["dataset"], run["method"]), []).append(run)
+  return out
+
+
+def _stats(runs):
+  hqs = [100 * r["hqs"] for r in runs]
+  hqs_mean, hqs_std = loop.mean_std(hqs)
+  return {
+      "seeds": len(runs), "modes": [r["modes"] for r in runs],
+      "strict": [r["strict_modes"] for r in runs], "hqs": hqs,
+      "hqs_mean": hqs_mean, "hqs_std": hqs_std,
+      "jsd_mean": loop.mean_std([r["jsd"] for r in runs])[0],
+      "bar": [r for r in runs if r.get("steps_to_quality") is not None],
+      "steps": runs[0]["num_steps"]}
+
+
+def _method_line(name, s, num_modes):
+  modes = _range(s["modes"])
+  return (f"{NAMES.get(name, name)} {modes} of {num_modes} modes, HQS "
+          f"{s['hqs_mean']:.1f}% (std {s['hqs_std']:.1f}), JSD "
+          f"{s['jsd_mean']:.3f}")
+
+
+def _reading(results, dataset, methods, budget=None):
+  """Per data set: the methods with every mode in every seed, by HQS; the rest."""
+  num_modes = results["protocol"]["num_modes"][dataset]
+  table = cells(results)
+  stats = {m: _stats(table[(dataset, m)]) for m in methods
+           if (dataset, m) in table}
+  full = sorted((m for m in stats if min(stats[m]["modes"]) == num_modes),
+                key=lambda m: -stats[m]["hqs_mean"])
+  rest = sorted((m for m in stats if m not in full),
+                key=lambda m: -sum(stats[m]["modes"]))
+  seeds = len(results["protocol"]["seeds"])
+  if budget is None:
+    steps = sorted({r["num_steps"] for runs in table.values() for r in runs
+                    if r["dataset"] == dataset})
+    length = " or ".join(f"{n:,}" for n in steps) + " steps"
+  else:
+    length = budget
+  line = (f"- **{dataset}** ({length}, {seeds} seeds). Every mode in every "
+          "seed, by mean HQS: ")
+  line += ("; ".join(_method_line(m, stats[m], num_modes) for m in full)
+           if full else "no method")
+  line += ". Fewer modes: " + ("; ".join(
+      _method_line(m, stats[m], num_modes) for m in rest) if rest else "none")
+  if full:
+    best_jsd = min(stats, key=lambda m: stats[m]["jsd_mean"])
+    steadiest = min(full, key=lambda m: stats[m]["hqs_std"])
+    line += (f". Lowest JSD: {NAMES[best_jsd]}; smallest HQS spread over "
+             f"seeds among the methods with every mode: {NAMES[steadiest]}")
+  bar = [f"{NAMES[m]} {len(s['bar'])}/{s['seeds']}"
+         for m, s in stats.items() if s["bar"]]
+  line += (". Quality bar (every mode and HQS >= 80% at an evaluation) "
+           "reached in: " + (", ".join(bar) if bar else "no run") + " seeds.")
+  return line
+
+
+def block_table1_reading(data):
+  results = data(TABLE1)
+  methods = results["protocol"]["methods"]
+  return "\n".join(_reading(results, d, methods)
+                   for d in results["protocol"]["configs"])
+
+
+def block_published_table1(data):
+  del data
+  lines = ["| data set | metric | Unrolled GAN | VEEGAN | DIW-GAN |",
+           "| --- | --- | --- | --- | --- |"]
+  for dataset, row in PUBLISHED_TABLE1.items():
+    methods = ("unrolled", "veegan", "diwgan")
+    maximum = row["diwgan"][0]
+    lines.append(f"| {dataset} | modes (max {maximum}) | " + " | ".join(
+        f"{row[m][0]:g} ({row[m][1]:g})" for m in methods) + " |")
+    lines.append("|  | HQS % | " + " | ".join(
+        f"{row[m][2]:g}" for m in methods) + " |")
+    lines.append("|  | JSD | " + " | ".join(
+        f"{row[m][3]:g}" for m in methods) + " |")
+  return "\n".join(lines)
+
+
+def block_step_costs(data):
+  """benchmarks/results/method_steps.json as a table, with its machine."""
+  results = data(METHOD_STEPS)
+  p = results["platform"]
+  lines = [
+      f"`python -m benchmarks.method_steps` ({results['config']}, batch "
+      f"{results['batch_size']}, {results['rounds']} rounds of "
+      f"{results['chunk']} steps interleaved, compilation excluded; "
+      f"{p.get('date', '?')[:16].replace('T', ' ')} UTC, "
+      f"{p.get('cpu_count', '?')} cores, {_load_note(p)}; "
+      "`benchmarks/results/method_steps.json`):", "",
+      "| method | ms / step (wall) | ms / step (process CPU) | x GAN (wall) "
+      "| x GAN (CPU) |", "| --- | --- | --- | --- | --- |"]
+  rows = sorted(results["methods"].items(),
+                key=lambda item: item[1]["ratio_to_gan_wall"])
+  for name, r in rows:
+    lines.append(
+        f"| {name} | {r['ms_per_step_wall']:.2f} | {r['ms_per_step_cpu']:.2f}"
+        f" | {r['ratio_to_gan_wall']:.2f} | {r['ratio_to_gan_cpu']:.2f} |")
+  return "\n".join(lines)
+
+
+def _seconds_at(run, step):
+  for point in run["curve"]:
+    if point["step"] == step:
+      return point["seconds"]
+  return None
+
+
+def block_equal_time_reading(data):
+  results = data(EQUAL_TIME)
+  equal = results["protocol"]["equal_time"]
+  table = cells(results)
+  lines = []
+  for dataset in results["protocol"]["configs"]:
+    num_modes = results["protocol"]["num_modes"][dataset]
+    stats = {m: _stats(table[(dataset, m)]) for m in results["protocol"][
+        "methods"] if (dataset, m) in table}
+    lines.append(_reading(
+        results, dataset, list(stats),
+        budget=f"{equal['budget_seconds'][dataset]:.0f} s of training per "
+        "run at the idle step costs"))
+    for m, s in stats.items():
+      if not s["bar"]:
+        continue
+      cost = equal["ms_per_step"][m]
+      computed = [r["steps_to_quality"] * cost / 1000 for r in s["bar"]]
+      measured = [_seconds_at(r, r["steps_to_quality"]) for r in s["bar"]]
+      measured = [x for x in measured if x is not None]
+      lines.append(
+          f"  - {NAMES[m]} reaches the bar in {len(s['bar'])} of "
+          f"{s['seeds']} seeds, after {_range([r['steps_to_quality'] for r in s['bar']], '{:,.0f}')}"
+          f" steps: {_range(computed)} s *computed* (those steps x "
+          f"{cost:.2f} ms, the idle step cost), {_range(measured)} s of the "
+          "run's own *measured* training clock (two runs at a time), "
+          f"{_range([r['seconds_to_quality'] for r in s['bar']])} s measured "
+          "from its process start.")
+  return "\n".join(lines)
+
+
+def block_ablation_reading(data):
+  results = data(ABLATIONS)
+  table = cells(results)
+  lines = []
+  for dataset in results["protocol"]["configs"]:
+    full = _stats(table[(dataset, "diwgan")])
+    none = _stats(table[(dataset, "diwgan_noweights")])
+    diff = none["hqs_mean"] - full["hqs_mean"]
+    larger = max(full["hqs_std"], none["hqs_std"])
+    if abs(diff) > larger:
+      verdict = "more than the larger of the two stds"
+    else:
+      verdict = "within the larger of the two stds: not resolved by 3 seeds"
+    lines.append(
+        f"- {dataset}: no weights {none['hqs_mean']:.1f}% (std "
+        f"{none['hqs_std']:.1f}) against both weights {full['hqs_mean']:.1f}%"
+        f" (std {full['hqs_std']:.1f}), a difference of {diff:+.1f} points, "
+        f"{verdict} ({larger:.1f}); JSD {none['jsd_mean']:.3f} against "
+        f"{full['jsd_mean']:.3f}.")
+  costs = data(ABLATION_STEPS)
+  p = costs["platform"]
+  both = costs["methods"]["diwgan"]["ms_per_step_wall"]
+  bare = costs["methods"]["diwgan_noweights"]["ms_per_step_wall"]
+  lines.append(
+      f"- Step cost (`benchmarks/results/method_steps_ablations.json`, "
+      f"{p['date'][:10]}, {_load_note(p)}): {both:.2f} ms with both weights,"
+      f" {bare:.2f} ms without, {both / bare:.2f}x.")
+  for name in ("diwgan_random_match", "diwgan_poster"):
+    parts = []
+    for dataset in results["protocol"]["configs"]:
+      s = _stats(table[(dataset, name)])
+      parts.append(f"{dataset} {_range(s['modes'])} of "
+                   f"{results['protocol']['num_modes'][dataset]} modes, HQS "
+                   f"{s['hqs_mean']:.1f}%")
+    lines.append(f"- {NAMES[name].capitalize()}: " + "; ".join(parts) + ".")
+  return "\n".join(lines)
+
+
+def block_machine(data):
+  """Which machine and load each committed benchmark JSON was measured on."""
+  lines = ["| results file | date (UTC) | CPU | cores | vector extensions | "
+           "JAX | load at the start |", "| --- | --- | --- | --- | --- | --- "
+           "| --- |"]
+  folder = os.path.join(data.root, "benchmarks", "results")
+  for name in sorted(os.listdir(folder)):
+    if not name.endswith(".json"):
+      continue
+    p = data(f"benchmarks/results/{name}").get("platform")
+    if p is None:
+      continue
+    lines.append(
+        f"| `{name}` | {p.get('date', '?')[:16].replace('T', ' ')} | "
+        f"{p.get('cpu_model', 'not recorded')} | {p.get('cpu_count', '?')} | "
+        f"{_avx512(p)} | {p.get('jax', '?')} ({p.get('backend', '?')}) | "
+        f"{_load_note(p)} |")
+  return "\n".join(lines)
+
+
+def block_quickstart(data):
+  """The README command's time, from the time-to-quality benchmark."""
+  results = data("benchmarks/results/time_to_quality.json")
+  runs = [r for r in results["runs"] if r.get("tag") == "defaults"
+          and r["config"] == "ring" and r["method"] == "diwgan"
+          and "error" not in r]
+  reached = [r for r in runs if r["seconds_to_quality"] is not None]
+  p = results["platform"]
+  return (
+      f"On a {p['cpu_count']}-core {p.get('cpu_model', 'CPU')} "
+      f"({_avx512(p)}), one run at a time, the command took "
+      f"{_range([r['wall_seconds'] for r in runs])} s end to end and reached"
+      f" all {runs[0]['modes']} modes with HQS >= 80% after "
+      f"{_range([r['seconds_to_quality'] for r in reached])} s in "
+      f"{len(reached)} of {len(runs)} seeds (final HQS "
+      f"{_range([100 * r['hqs'] for r in runs], '{:.1f}')}%; "
+      "`benchmarks/results/time_to_quality.json`).")
+
+
+def block_readme_findings(data):
+  t1 = data(TABLE1)
+  table = cells(t1)
+  lines = []
+  hard = [d for d in t1["protocol"]["configs"] if d != "ring"]
+  leads = []
+  for dataset in t1["protocol"]["configs"]:
+    n = t1["protocol"]["num_modes"][dataset]
+    stats = {m: _stats(table[(dataset, m)]) for m in t1["protocol"]["methods"]}
+    best = max(stats, key=lambda m: stats[m]["hqs_mean"]
+               if min(stats[m]["modes"]) >= n - 1 else -1)
+    leads.append(
+        f"{dataset}: {NAMES[best]} (HQS {stats[best]['hqs_mean']:.1f}%, "
+        f"JSD {stats[best]['jsd_mean']:.3f}"
+        + ("" if best == "diwgan" else
+           f"; DIW-GAN {stats['diwgan']['hqs_mean']:.1f}%, "
+           f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
+  del hard
+  lines.append(
+      "- At equal steps, the method with the highest mean HQS among those "
+      "that keep every mode (or all but one) in every seed: "
+      + "; ".join(leads) + ".")
+  et = data(EQUAL_TIME)
+  equal = et["protocol"]["equal_time"]
+  table = cells(et)
+  parts = []
+  for dataset in et["protocol"]["configs"]:
+    n = et["protocol"]["num_modes"][dataset]
+    allm = [NAMES[m] for m in et["protocol"]["methods"]
+            if min(_stats(table[(dataset, m)])["modes"]) == n]
+    bar = []
+    for m in et["protocol"]["methods"]:
+      s = _stats(table[(dataset, m)])
+      if not s["bar"]:
+        continue
+      computed = [r["steps_to_quality"] * equal["ms_per_step"][m] / 1000
+                  for r in s["bar"]]
+      measured = [x for x in (_seconds_at(r, r["steps_to_quality"])
+                              for r in s["bar"]) if x is not None]
+      bar.append(f"{NAMES[m]} in {len(s['bar'])}/{s['seeds']} seeds after "
+                 f"{_range(computed)} s computed ({_range(measured)} s "
+                 "measured)")
+    parts.append(f"{dataset} ({equal['budget_seconds'][dataset]:.0f} s): "
+                 f"every mode in every seed: {', '.join(allm) or 'none'}; "
+                 f"the quality bar: {', '.join(bar) or 'none'}")
+  lines.append(
+      "- At equal training seconds (each method's steps = DIW-GAN's seconds "
+      "/ its idle step cost; *computed* = steps to the bar x the idle step "
+      "cost, *measured* = the run's own training clock, two runs at a "
+      "time): " + "; ".join(parts) + ".")
+  ab = data(ABLATIONS)
+  table = cells(ab)
+  diffs = []
+  for dataset in ab["protocol"]["configs"]:
+    full = _stats(table[(dataset, "diwgan")])
+    none = _stats(table[(dataset, "diwgan_noweights")])
+    diff = none["hqs_mean"] - full["hqs_mean"]
+    inside = abs(diff) <= max(full["hqs_std"], none["hqs_std"])
+    diffs.append(f"{dataset} {diff:+.1f}"
+                 + (" (within the seed std)" if inside else ""))
+  costs = data(ABLATION_STEPS)["methods"]
+  ratio = (costs["diwgan"]["ms_per_step_wall"]
+           / costs["diwgan_noweights"]["ms_per_step_wall"])
+  lines.append(
+      "- The two importance weights do not help on these sets: the matched "
+      "distance alone (`--method=diwgan_noweights`) against full DIW-GAN, HQS"
+      f" points: {', '.join(diffs)}; its step is {ratio:.2f}x cheaper. "
+      "Random pairing loses modes: the optimal matching is what does the "
+      "work.")
+  return "\n".join(lines)
+
+
+def block_matching_accuracy(data):
+  from benchmarks import matching_accuracy  # pylint: disable=g-import-not-at-top
+  results = data("benchmarks/results/matching_accuracy.json")
+  step = data("benchmarks/results/step.json")
+  lines = [matching_accuracy.format_table(results["table"],
+                                          results["step_ms"]), "",
+           "On the recorded 512 x 512 training problems of a ring run "
+           "(`benchmarks/data/ring_costs.npz`), against scipy's optimum:", "",
+           "| matching | problems | total cost over the optimum, mean (max) "
+           "| anchors with another partner |", "| --- | --- | --- | --- |"]
+  for name, row in results["cost_gaps"].items():
+    lines.append(
+        f"| {matching_accuracy.DESCRIPTIONS[name]} | {row['problems']} | "
+        f"{100 * row['relative_excess_mean']:.3g}% "
+        f"({100 * row['relative_excess_max']:.3g}%) | "
+        f"{100 * row['partners_changed_mean']:.1f}% |")
+  rows = step["steps_per_second"]["rows"]
+  lines += ["", "Step cost of each matching (`benchmarks/results/step.json`,"
+            f" {step['platform']['date'][:10]}, "
+            f"{_load_note(step['platform'])}), x the GAN step (wall): "
+            + ", ".join(f"{matching_accuracy.DESCRIPTIONS[v]} "
+                        f"{rows[row]['ratio_to_gan']:.1f}x"
+                        for v, (_, _, row) in matching_accuracy.VARIANTS.items()
+                        if row in rows) + "."]
+  return "\n".join(lines)
+
+
+BLOCKS = {
+    "machine": block_machine,
+    "table1-reading": block_table1_reading,
+    "published-table1": block_published_table1,
+    "equal-time-reading": block_equal_time_reading,
+    "ablation-reading": block_ablation_reading,
+    "step-costs": block_step_costs,
+    "quickstart": block_quickstart,
+    "readme-findings": block_readme_findings,
+    "matching-accuracy": block_matching_accuracy,
+}
+
+# The pages whose generated and include blocks `main` refreshes.
+PAGES = ("README.md", "docs/RESULTS.md", "docs/baselines.md",
+         "docs/benchmarks.md", "docs/method.md", "docs/scaling.md",
+         "docs/api.md", "docs/index.md")
+
+
+def refresh_generated(text: str, root: str = ".") -> str:
+  """Replaces each `<!-- generated: <name> -->` block by `BLOCKS[name]`."""
+  data = Data(root)
+
+  def body(match):
+    name = match.group("name")
+    if name not in BLOCKS:
+      raise ValueError(f"Unknown generated block {name!r}; known: "
+                       f"{', '.join(sorted(BLOCKS))}")
+    return (match.group(1) + BLOCKS[name](data).rstrip("\n") + "\n"
+            + match.group(4))
+  return GENERATED.sub(body, text)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--results", default="benchmarks/results")
   parser.add_argument("--results_md", default="docs/RESULTS.md")
   parser.add_argument("--figures", default="docs/figures")
+  parser.add_argument("--no_figures", action="store_true",
+                      help="leave the PNGs as they are")
   args = parser.parse_args()
   assignment = _load(os.path.join(args.results, "assignment.json"))
   kde = _load(os.path.join(args.results, "kde.json"))
@@ -585,22 +1052,36 @@ def main():
   accelerators = [_load(os.path.join(args.results, name))
                   for name in sorted(os.listdir(args.results))
                   if name.startswith("accelerator_") and name.endswith(".json")]
-  os.makedirs(args.figures, exist_ok=True)
-  if assignment:
-    plot_matching(assignment, os.path.join(args.figures, "matching_vs_n.png"))
-  if step:
-    plot_step_vs_batch(step, os.path.join(args.figures, "step_vs_batch.png"))
-    plot_profile(step, os.path.join(args.figures, "step_profile.png"))
+  if not args.no_figures:
+    os.makedirs(args.figures, exist_ok=True)
+    if assignment:
+      plot_matching(assignment,
+                    os.path.join(args.figures, "matching_vs_n.png"))
+    if step:
+      plot_step_vs_batch(step,
+                         os.path.join(args.figures, "step_vs_batch.png"))
+      plot_profile(step, os.path.join(args.figures, "step_profile.png"))
   figures_rel = os.path.relpath(args.figures,
                                 os.path.dirname(args.results_md) or ".")
   with open(args.results_md) as f:
     text = f.read()
   text = replace_region(text, render(assignment, kde, step, figures_rel,
                                        scale, time_to_quality, accelerators))
-  text = refresh_includes(text)
   with open(args.results_md, "w") as f:
     f.write(text)
-  print(f"Rendered {args.results_md} and {args.figures}/*.png")
+  pages = list(dict.fromkeys([args.results_md, *PAGES]))
+  for page in pages:
+    if not os.path.exists(page):
+      continue
+    with open(page) as f:
+      text = f.read()
+    refreshed = refresh_generated(refresh_includes(text))
+    if refreshed != text:
+      with open(page, "w") as f:
+        f.write(refreshed)
+  print(f"Rendered {args.results_md}, the generated blocks of "
+        f"{', '.join(pages)}"
+        + ("" if args.no_figures else f" and {args.figures}/*.png"))
 
 
 if __name__ == "__main__":

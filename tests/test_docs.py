@@ -110,3 +110,101 @@ def test_results_include_the_committed_comparison_tables():
       results = json.load(f)
     with open(os.path.join(ROOT, path)) as f:
       assert compare.format_table(results) == f.read(), path
+
+
+# --- Every quoted number comes from a committed file --------------------------
+
+PAGES = [page for page in (
+    "README.md", "docs/RESULTS.md", "docs/baselines.md", "docs/benchmarks.md",
+    "docs/method.md", "docs/scaling.md", "docs/api.md", "docs/index.md")
+         if os.path.exists(os.path.join(ROOT, page))]
+
+
+def _read(page):
+  with open(os.path.join(ROOT, page)) as f:
+    return f.read()
+
+
+def test_summary_refreshes_every_page_checked_here():
+  from benchmarks import summary  # pylint: disable=g-import-not-at-top
+  assert set(PAGES) <= set(summary.PAGES)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_generated_and_included_blocks_match_the_committed_data(page):
+  """Each `<!-- generated: name -->` block is what benchmarks/summary.py
+  writes from the committed JSON, each include the committed file: prose
+  that quotes a number and the file it quotes cannot disagree."""
+  from benchmarks import summary  # pylint: disable=g-import-not-at-top
+  text = _read(page)
+  assert summary.refresh_includes(text, ROOT) == text, (
+      f"{page}: an included file changed; run `python -m benchmarks.summary`")
+  assert summary.refresh_generated(text, ROOT) == text, (
+      f"{page}: a generated block is stale; run `python -m benchmarks.summary`")
+
+
+def test_results_page_starts_with_the_machine_and_table_1():
+  text = _read("docs/RESULTS.md")
+  headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+  assert headings[:3] == ["Machine", "Table 1: every method at the defaults' "
+                          "length", "Reproduction of the baselines' papers"]
+  assert "<!-- generated: machine -->" in text
+  assert "<!-- include: docs/results/table1_full/table.md -->" in text
+  # No lab-log material: issue numbers and sessions stay in docs/history.md.
+  for page in PAGES:
+    assert not re.search(r"\bissue \d+", _read(page)), page
+
+
+def test_a_changed_result_makes_its_block_stale(tmp_path):
+  """The check above can fail: one HQS changed in a copy of Table 1's
+  results.json changes the generated prose of RESULTS.md and README.md."""
+  import json  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  from benchmarks import summary  # pylint: disable=g-import-not-at-top
+  shutil.copytree(os.path.join(ROOT, "benchmarks", "results"),
+                  tmp_path / "benchmarks" / "results")
+  shutil.copytree(os.path.join(ROOT, "docs", "results"),
+                  tmp_path / "docs" / "results")
+  path = tmp_path / summary.TABLE1
+  with open(path) as f:
+    results = json.load(f)
+  run = next(r for r in results["runs"]
+             if (r["dataset"], r["method"]) == ("ring", "pacgan"))
+  run["hqs"] -= 0.2
+  with open(path, "w") as f:
+    json.dump(results, f)
+  for page in ("docs/RESULTS.md", "README.md"):
+    text = _read(page)
+    assert summary.refresh_generated(text, ROOT) == text
+    assert summary.refresh_generated(text, str(tmp_path)) != text, page
+  with pytest.raises(ValueError, match="Unknown generated block"):
+    summary.refresh_generated(
+        "<!-- generated: nonsense -->\n<!-- end generated -->", ROOT)
+
+
+# A measured number in prose: a decimal, a percentage, a ratio ("2.9x") or
+# a duration ("35 s", "2 minutes").
+MEASURED = re.compile(
+    r"\d+\.\d+|\d+(\.\d+)?\s?%|\b\d+(\.\d+)?x\b"
+    r"|\b\d+(\.\d+)?\s?(s|ms|min|minutes|seconds|h|hours)\b")
+
+
+def _prose(text):
+  """The page without its generated, included and rendered blocks, code
+  blocks and inline code: what was written by hand."""
+  text = re.sub(r"<!-- (generated|include): .*?<!-- end (generated|include)"
+                r" -->", "", text, flags=re.DOTALL)
+  text = re.sub(r"<!-- performance:begin -->.*?<!-- performance:end -->", "",
+                text, flags=re.DOTALL)
+  text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+  text = re.sub(r"^(    |\t).*$", "", text, flags=re.MULTILINE)
+  text = re.sub(r">= \d+%", "", text)  # a threshold, not a measurement
+  return re.sub(r"`[^`]*`", "", text)
+
+
+@pytest.mark.parametrize("page", ["docs/RESULTS.md", "README.md"])
+def test_hand_written_prose_quotes_no_measured_number(page):
+  found = [m.group(0) for m in MEASURED.finditer(_prose(_read(page)))]
+  assert not found, (
+      f"{page} quotes measured numbers outside the generated blocks: "
+      f"{found[:10]}; generate them (benchmarks/summary.py, BLOCKS) instead")

@@ -1,4 +1,14 @@
-"""A shortened default ring run must find the modes (docs/RESULTS.md, ring acceptance)."""
+"""A shortened default ring run must find every mode with sharp samples.
+
+The README command with 4,000 steps instead of 10,000 (the cosine schedule
+over 4,000 steps). Committed reference: `benchmarks/results/time_to_quality.json`,
+setting `steps4000` (the same command, seeds 0-2): 8/8 modes, 8/8 strict,
+HQS 66.8-68.6%, JSD 0.125-0.134; measured again for this test on the 2-core
+CPU (seed 0, beside other work): 8/8 strict, HQS 65.4%, JSD 0.145, 79 s.
+A diffuse generator covers the modes with HQS near 0 and a collapsed one
+keeps 1-2 modes (the plain GAN on the ring, docs/RESULTS.md), so the
+thresholds below separate the three with a margin of about 10 HQS points.
+"""
 
 import pytest
 
@@ -7,12 +17,13 @@ from experiments.configs import mog as mog_configs
 
 
 @pytest.mark.slow
-def test_diwgan_finds_ring_modes(tmp_path):
+def test_diwgan_finds_ring_modes_with_sharp_samples(tmp_path):
   config = mog_configs.get_config("ring")
-  config.num_steps = 1500
-  config.batch_size = 256
-  config.log_every = 100
-  config.eval.every = 500
-  config.checkpoint_every = 1500
+  config.num_steps = 4000
+  config.eval.every = 1000
+  config.checkpoint_every = 4000
   final = mog.train_and_evaluate(config, str(tmp_path))
-  assert final["modes"] >= 7, final
+  assert final["modes"] == 8, final
+  assert final["strict_modes"] == 8, final
+  assert final["hqs"] >= 0.55, final
+  assert final["jsd"] <= 0.2, final
