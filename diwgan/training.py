@@ -213,6 +213,10 @@ class Trainer:
     batch_size: global batch size B (all devices together); each device of
       the axis holds B / devices rows.
     discriminator_steps: discriminator updates per generator update.
+    simultaneous: the generator's gradient is taken against the
+      discriminator of the start of the step (both players update from the
+      same point, as in the ALI/PacGAN code) instead of the one just updated
+      (alternating updates, the default).
     axis_name: name of the device axis when the step runs under shard_map
       (see `diwgan.parallel`); gradients and metrics are averaged over it,
       and noise and real data are the global batch's rows of this device.
@@ -226,6 +230,7 @@ class Trainer:
   sample_real: SampleReal
   batch_size: int
   discriminator_steps: int = 1
+  simultaneous: bool = False
   axis_name: Optional[str] = None
 
   def init(self, key: jax.Array, method_state: Any = ()) -> TrainState:
@@ -297,9 +302,10 @@ class Trainer:
     )
 
     real = self._sample_real(g_real_key)
+    g_sees = state.discriminator_params if self.simultaneous else d_params
     (g_loss, (g_metrics, method_state)), g_grads = jax.value_and_grad(
         self.method.generator_loss, has_aux=True
-    )(state.generator_params, d_params, state.method_state, real, g_key,
+    )(state.generator_params, g_sees, state.method_state, real, g_key,
       context, networks)
     g_grads = self._mean_over_devices(g_grads)
     updates, g_opt_state = self.generator_optimizer.update(

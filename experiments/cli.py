@@ -11,13 +11,14 @@ program, so that both modules (each with a `--config`) import side by side.
 import json
 import logging as std_logging
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
 import ml_collections
+from ml_collections.config_flags import config_flags
 
 from diwgan import autoencoder
 from diwgan import checkpointing
@@ -45,6 +46,9 @@ def run(
     train_and_evaluate: Callable[..., Any],
     family: str,
     kind: str,
+    protocols: Sequence[str] = (),
+    apply_protocol: Optional[Callable[[ml_collections.ConfigDict, str],
+                                      ml_collections.ConfigDict]] = None,
 ) -> None:
   """Defines the flags, parses argv and trains (`absl.app.run`).
 
@@ -57,6 +61,9 @@ def run(
     family: the folder under runs/ used without `--workdir`
       (`loop.default_workdir`).
     kind: words for `--help`, e.g. "Mixture" or "Image".
+    protocols: the named protocols of `--protocol` (none: no such flag).
+    apply_protocol: `(config, name) -> config`, applied after `--method`
+      and before the `--config.<field>` overrides, which are applied again.
   """
   config_flag = flags_util.define_named_config(
       "config", get_config, default=default_config,
@@ -79,6 +86,12 @@ def run(
       "devices: split every seed's batch over the devices (batch) or the "
       "seeds (seeds: each device trains whole seeds, no collectives); "
       "overrides config.parallelism.")
+  protocol_flag = None
+  if protocols:
+    protocol_flag = flags.DEFINE_enum(
+        "protocol", None, list(protocols), "Train in a paper's protocol "
+        "(networks, noise, batch, optimizer, length; docs/baselines.md, "
+        "'Protocol presets'); --config.<field> overrides still apply.")
   initialize_distributed = define_distributed_flags()
 
   def main(argv):
@@ -96,6 +109,10 @@ def run(
         config.num_devices = num_devices_flag.value
       if parallelism_flag.value is not None:
         config.parallelism = parallelism_flag.value
+      if protocol_flag is not None and protocol_flag.value is not None:
+        apply_protocol(config, protocol_flag.value)
+        config.update_from_flattened_dict(
+            config_flags.get_override_values(flags.FLAGS["config"]))
     workdir = workdir_flag.value or loop.default_workdir(family, config)
     logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
                  config.method, config.dataset, workdir,

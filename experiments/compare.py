@@ -84,13 +84,15 @@ RUN_FAILURES = (loop.NonFiniteLossError, autoencoder_lib.AutoEncoderQualityError
 
 def run_config(
     dataset: str, method: str, seed: int, overrides: Dict[str, Any],
-    *, tuned_learning_rates: bool = True,
+    *, tuned_learning_rates: bool = True, preset: str = "diwgan",
 ) -> ml_collections.ConfigDict:
   """The config of one run.
 
-  The data set's defaults, then the method's tuned learning rates
-  (`experiments.methods.LEARNING_RATES`, unless `tuned_learning_rates` is
-  False), then `overrides`.
+  The data set's defaults, then either a paper's protocol (`preset`, one of
+  `experiments.configs.mog.PROTOCOLS` other than "diwgan": its networks,
+  batch, optimizer and length, learning rates included) or the method's
+  tuned learning rates (`experiments.methods.LEARNING_RATES`, unless
+  `tuned_learning_rates` is False), then `overrides`.
   """
   bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
   if bad:
@@ -99,7 +101,9 @@ def run_config(
   config = mog_configs.get_config(dataset)
   config.method = method
   config.seed = seed
-  if tuned_learning_rates and method in experiment_methods.LEARNING_RATES:
+  if preset != "diwgan":
+    mog_configs.apply_protocol(config, preset)
+  elif tuned_learning_rates and method in experiment_methods.LEARNING_RATES:
     generator_lr, discriminator_lr = experiment_methods.LEARNING_RATES[method]
     config.optimizer.generator_lr = generator_lr
     config.optimizer.discriminator_lr = discriminator_lr
@@ -327,11 +331,16 @@ def collect_run(
       samples=os.path.relpath(
           os.path.join(path, f"samples_{final['step']:06d}.png"), workdir),
   )
+  if "reverse_kl" in final:
+    record["reverse_kl"] = final["reverse_kl"]
+  if config.get("protocol", "diwgan") != "diwgan":
+    record["protocol"] = config.protocol
   return record
 
 
 def _cells(datasets, method_names, seeds, workdir, overrides, *,
-           tuned_learning_rates, equal_time, retry_failed=False):
+           tuned_learning_rates, equal_time, retry_failed=False,
+           preset="diwgan"):
   """{(data set, method, seed): (config, folder, status)}.
 
   Every run's config is built and validated first, so that a bad override
@@ -350,7 +359,8 @@ def _cells(datasets, method_names, seeds, workdir, overrides, *,
         cell_overrides["num_steps"] = equal_time["num_steps"][dataset][method]
       for seed in seeds:
         config = run_config(dataset, method, seed, cell_overrides,
-                            tuned_learning_rates=tuned_learning_rates)
+                            tuned_learning_rates=tuned_learning_rates,
+                            preset=preset)
         mog.validate_config(config)
         path = run_dir(workdir, dataset, method, seed)
         if retry_failed and os.path.exists(os.path.join(path, FAILED)):
@@ -370,6 +380,7 @@ def plan_comparison(
     step_costs: Dict[str, Any],
     tuned_learning_rates: bool = True,
     equal_time: Optional[Dict[str, Any]] = None,
+    preset: str = "diwgan",
 ) -> str:
   """The runs a comparison has left to train and their training time.
 
@@ -382,7 +393,7 @@ def plan_comparison(
   check_step_costs(costs, method_names)
   cells = _cells(datasets, method_names, seeds, workdir, dict(overrides or {}),
                  tuned_learning_rates=tuned_learning_rates,
-                 equal_time=equal_time)
+                 equal_time=equal_time, preset=preset)
   measured = step_costs["measured_on"]
   lines = [
       f"Runs left to train in {workdir}, at the step costs measured on "
@@ -422,6 +433,7 @@ def run_comparison(
     shard_seeds: bool = False,
     equal_time: Optional[Dict[str, Any]] = None,
     collect_only: bool = False,
+    preset: str = "diwgan",
 ) -> Dict[str, Any]:
   """Trains what is not finished, then writes results.json and the report.
 
@@ -435,7 +447,8 @@ def run_comparison(
   `vmap_seeds` trains the pending seeds of each (data set, method) in one
   vmapped program (`train_vmapped_seeds`) instead of one after the other;
   `shard_seeds` also splits those seeds over the devices (each device
-  trains whole seeds), so N devices fill the table N times faster. Under
+  trains whole seeds), so N devices fill the table N times faster. `preset`
+  trains every run in a paper's protocol (`run_config`). Under
   `jax.distributed` every process runs this same call on a shared
   `workdir`; process 0 writes the harness's files.
   """
@@ -445,7 +458,8 @@ def run_comparison(
   total = len(jobs) * len(seeds)
   cells = _cells(datasets, method_names, seeds, workdir, overrides,
                  tuned_learning_rates=tuned_learning_rates,
-                 equal_time=equal_time, retry_failed=retry_failed)
+                 equal_time=equal_time, retry_failed=retry_failed,
+                 preset=preset)
   if shard_seeds:
     seed_devices(len(seeds))  # Placeable? A one-line error before training.
   todo = sum(status == "todo" for _, _, status in cells.values())
@@ -486,15 +500,16 @@ def run_comparison(
     if jax.process_index() == 0:
       with open(os.path.join(workdir, RESULTS), "w") as f:
         json.dump(_results(datasets, method_names, seeds, overrides, runs,
-                           equal_time), f, indent=2)
+                           equal_time, preset), f, indent=2)
   results = _results(datasets, method_names, seeds, overrides, runs,
-                     equal_time)
+                     equal_time, preset)
   if jax.process_index() == 0:
     write_report(results, workdir)
   return results
 
 
-def _results(datasets, method_names, seeds, overrides, runs, equal_time=None):
+def _results(datasets, method_names, seeds, overrides, runs, equal_time=None,
+             preset="diwgan"):
   """results.json's content, exactly as it reads back (tuples as lists)."""
   protocol = {
       "configs": list(datasets), "methods": list(method_names),
@@ -504,6 +519,10 @@ def _results(datasets, method_names, seeds, overrides, runs, equal_time=None):
   }
   if equal_time is not None:
     protocol["equal_time"] = equal_time
+  if preset != "diwgan":
+    # The paper's protocol every run trained in (docs/baselines.md,
+    # "Protocol presets"); its settings are in each run's config.
+    protocol["preset"] = preset
   return json.loads(json.dumps({"protocol": protocol, "runs": list(runs)}))
 
 
@@ -732,6 +751,9 @@ def format_table(results: Dict[str, Any]) -> str:
         + " ms.",
         "",
     ]
+  if protocol.get("preset"):
+    lines += [f"Every run in the {protocol['preset']} protocol "
+              "(docs/baselines.md, \"Protocol presets\").", ""]
   lines += [
       f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
       f"overrides {protocol['overrides'] or 'none'}. "
@@ -982,6 +1004,11 @@ _SHARD_SEEDS = flags.DEFINE_bool(
     "the devices (implies --vmap_seeds): each device trains whole seeds, so "
     "N devices (or the processes of a jax.distributed run) fill the table N "
     "times faster (docs/scaling.md).")
+_PROTOCOL = flags.DEFINE_enum(
+    "protocol", "diwgan", list(mog_configs.PROTOCOLS),
+    "Train every run in this paper's protocol (networks, noise, batch, "
+    "optimizer, length; docs/baselines.md, 'Protocol presets'); 'diwgan' is "
+    "the project's own, with the tuned learning rates.")
 _EQUAL_TIME_TO = flags.DEFINE_string(
     "equal_time_to", None, "Train every method for the training seconds of "
     "this method's run instead of for the same steps: a method's steps are "
@@ -1086,14 +1113,15 @@ def _main(argv):
         _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
         overrides, step_costs=step_costs,
         tuned_learning_rates=_TUNED_LEARNING_RATES.value,
-        equal_time=equal_time))
+        equal_time=equal_time, preset=_PROTOCOL.value))
     return
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,
       tuned_learning_rates=_TUNED_LEARNING_RATES.value,
       vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value,
-      equal_time=equal_time, collect_only=_COLLECT_ONLY.value)
+      equal_time=equal_time, collect_only=_COLLECT_ONLY.value,
+      preset=_PROTOCOL.value)
   if jax.process_index() == 0:
     logging.info("Wrote %s", ", ".join(
         os.path.join(workdir, n) for n in (RESULTS, TABLE, SAMPLES, CURVES)))

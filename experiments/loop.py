@@ -67,12 +67,17 @@ def plot_eval_curves(eval_records: list, path: str,
 
 
 def default_workdir(family: str, config: ml_collections.ConfigDict) -> str:
-  """runs/<family>/<data set>_<method>_seed<s> (or _seeds<a>-<b>)."""
+  """runs/<family>/<data set>_<method>[_<protocol>]_seed<s> (or _seeds<a>-<b>).
+
+  The protocol appears when it is not the project's own ("diwgan").
+  """
   num_seeds = config.get("num_seeds", 1)
   seeds = (f"seed{config.seed}" if num_seeds <= 1 else
            f"seeds{config.seed}-{config.seed + num_seeds - 1}")
-  return os.path.join("runs", family,
-                      f"{config.dataset}_{config.method}_{seeds}")
+  protocol = config.get("protocol", "diwgan")
+  method = (config.method if protocol == "diwgan"
+            else f"{config.method}_{protocol}")
+  return os.path.join("runs", family, f"{config.dataset}_{method}_{seeds}")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -216,6 +221,7 @@ def make_trainer(
       sample_real=sample_real,
       batch_size=config.batch_size,
       discriminator_steps=config.discriminator_steps,
+      simultaneous=config.get("simultaneous_updates", False),
   )
 
 

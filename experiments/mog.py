@@ -59,9 +59,13 @@ def build_experiment(
   mixture = mog.make_mixture(config.dataset)
   data_dim = mixture.means.shape[1]
   networks = training.Networks(
-      generator=models.MLPGenerator(data_dim, tuple(config.generator_hidden)),
+      generator=models.MLPGenerator(
+          data_dim, tuple(config.generator_hidden),
+          batch_norm=config.generator_batch_norm, init_std=config.init_std),
       discriminator=models.MLPDiscriminator(
-          tuple(config.discriminator_hidden)),
+          tuple(config.discriminator_hidden),
+          maxout_pieces=config.discriminator_maxout,
+          init_std=config.init_std),
       noise_dim=config.noise_dim,
   )
   autoencoder = models.MLPAutoEncoder(
@@ -129,7 +133,10 @@ def build_experiment(
         state.generator_params, eval_key, config.eval.num_samples)
 
   def evaluate(state):
-    return _metrics_dict(_mixture_metrics(generate(state), mixture, config))
+    result = _mixture_metrics(generate(state), mixture, config)
+    return {**_metrics_dict(result),
+            "reverse_kl": mog_metrics.reverse_kl(result.counts,
+                                                 mixture.weights)}
 
   real_for_plot = sample(
       mixture, jax.random.fold_in(eval_key, 1), config.eval.num_samples)
@@ -233,4 +240,5 @@ def train_seeds(
 if __name__ == "__main__":
   cli.run(get_config=mog_configs.get_config, config_names=mog_configs.CONFIGS,
           default_config="ring", train_and_evaluate=train_and_evaluate,
-          family="mog", kind="Mixture")
+          family="mog", kind="Mixture", protocols=mog_configs.PROTOCOLS,
+          apply_protocol=mog_configs.apply_protocol)

@@ -141,3 +141,35 @@ def mixture_metrics(
       jsd=jensen_shannon(histogram.astype(real.dtype), real),
       counts=counts,
   )
+
+
+def reverse_kl(counts: jax.typing.ArrayLike, weights: jax.typing.ArrayLike
+               ) -> jax.Array:
+  """KL(generated mode histogram || mixture weights), natural log.
+
+  The "reverse KL" of the PacGAN paper's mixture table, as this project
+  reads it: the high-quality samples' histogram over the modes (the
+  `counts` of `mixture_metrics` without the non-HQ bin, normalised) against
+  the mode weights; an empty mode adds 0 (0 log 0 = 0). Without any HQ
+  sample the histogram is undefined and the result is NaN.
+
+  Args:
+    counts: (K + 1,) or (K,) HQ samples per mode; a (K + 1)-th entry (the
+      non-HQ bin of `mixture_metrics`) is dropped.
+    weights: (K,) mode weights, summing to 1.
+
+  Returns:
+    () `sum_k p_k log(p_k / w_k)`.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> uniform = jnp.full((4,), 0.25)
+    >>> round(float(reverse_kl(jnp.array([5, 5, 5, 5, 7]), uniform)), 6)
+    0.0
+    >>> round(float(reverse_kl(jnp.array([10, 0, 0, 0]), uniform)), 4)  # log 4
+    1.3863
+  """
+  weights = jnp.asarray(weights, jnp.float32)
+  counts = jnp.asarray(counts, jnp.float32)[: weights.shape[0]]
+  histogram = counts / jnp.sum(counts)
+  return jnp.sum(jax.scipy.special.rel_entr(histogram, weights))

@@ -1,31 +1,94 @@
 """Fully-connected networks of the mixture experiments (docs/method.md, Training details).
 
 G: 3 hidden layers of 128, no batch norm, no dropout; D: 2 hidden layers of
-128; auto-encoder: 2-layer MLP encoder and decoder.
+128; auto-encoder: 2-layer MLP encoder and decoder. The options of `MLP`
+(batch norm, maxout, the initialiser) serve the field's other protocols
+(docs/baselines.md, "Protocol presets"); their defaults are the networks
+above.
 """
 
 from typing import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+
+
+class BatchStatsNorm(nn.Module):
+  """Batch normalisation that always uses the statistics of its input batch.
+
+  `(x - mean) / sqrt(var + eps) * scale + bias` over the batch axis, with a
+  learned `scale` (init 1) and `bias` (init 0) per feature and no running
+  averages, so the layer is a pure function of (params, batch) and needs no
+  mutable `batch_stats` collection in the train state (`flax.linen.BatchNorm`
+  with `use_running_average=False` is the same computation, but writes
+  running averages that the generic step would have to carry). Evaluation
+  therefore normalises with the statistics of the evaluation batch.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> layer = BatchStatsNorm()
+    >>> y = layer.apply(layer.init(jax.random.key(0), x), x)
+    >>> [round(float(v), 3) for v in y[:, 1]]
+    [-1.0, 1.0]
+  """
+
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    features = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (features,))
+    bias = self.param("bias", nn.initializers.zeros, (features,))
+    mean = jnp.mean(x, axis=0, keepdims=True)
+    var = jnp.var(x, axis=0, keepdims=True)
+    return ((x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale[None]
+            + bias[None])
 
 
 class MLP(nn.Module):
-  """ReLU MLP with a linear output layer.
+  """ReLU (or maxout) MLP with a linear output layer.
 
   Attributes:
     hidden: widths of the hidden layers.
     out_dim: width of the output layer.
+    batch_norm: normalise every hidden layer with its batch statistics
+      (`BatchStatsNorm`) before the activation; its Dense has no bias then.
+    maxout_pieces: k > 1 makes every hidden layer a maxout unit: a Dense of
+      k x width outputs, the max over each unit's k pieces (no ReLU).
+    init_std: > 0 draws every kernel from N(0, init_std^2) and zero biases;
+      0 keeps flax's defaults (LeCun normal kernels, zero biases).
   """
 
   hidden: Sequence[int]
   out_dim: int
+  batch_norm: bool = False
+  maxout_pieces: int = 1
+  init_std: float = 0.0
+
+  def _dense(self, width: int, use_bias: bool = True) -> nn.Dense:
+    if self.init_std > 0:
+      return nn.Dense(width, use_bias=use_bias,
+                      kernel_init=nn.initializers.normal(self.init_std))
+    return nn.Dense(width, use_bias=use_bias)
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.maxout_pieces < 1:
+      raise ValueError(
+          f"maxout_pieces must be >= 1, got {self.maxout_pieces}.")
     for width in self.hidden:
-      x = nn.relu(nn.Dense(width)(x))
-    return nn.Dense(self.out_dim)(x)
+      if self.maxout_pieces > 1:
+        x = self._dense(width * self.maxout_pieces)(x)
+        x = jnp.max(x.reshape(*x.shape[:-1], width, self.maxout_pieces),
+                    axis=-1)
+        continue
+      x = self._dense(width, use_bias=not self.batch_norm)(x)
+      if self.batch_norm:
+        x = BatchStatsNorm()(x)
+      x = nn.relu(x)
+    return self._dense(self.out_dim)(x)
 
 
 class MLPGenerator(nn.Module):
@@ -33,20 +96,26 @@ class MLPGenerator(nn.Module):
 
   data_dim: int
   hidden: Sequence[int] = (128, 128, 128)
+  batch_norm: bool = False
+  init_std: float = 0.0
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
-    return MLP(self.hidden, self.data_dim)(z)
+    return MLP(self.hidden, self.data_dim, batch_norm=self.batch_norm,
+               init_std=self.init_std)(z)
 
 
 class MLPDiscriminator(nn.Module):
   """Maps samples (b, data_dim) to logits (b,)."""
 
   hidden: Sequence[int] = (128, 128)
+  maxout_pieces: int = 1
+  init_std: float = 0.0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return MLP(self.hidden, 1)(x)[..., 0]
+    return MLP(self.hidden, 1, maxout_pieces=self.maxout_pieces,
+               init_std=self.init_std)(x)[..., 0]
 
 
 class MLPAutoEncoder(nn.Module):

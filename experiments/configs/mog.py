@@ -41,6 +41,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.generator_hidden = (128, 128, 128)
   config.discriminator_hidden = (128, 128)
   config.discriminator_steps = 1
+  # Options the field's other protocols need (`PROTOCOLS`); these defaults
+  # are the networks and step of docs/method.md.
+  config.generator_batch_norm = False  # batch statistics, every hidden layer
+  config.discriminator_maxout = 1  # > 1: maxout hidden layers of that many pieces
+  config.init_std = 0.0  # > 0: N(0, init_std^2) kernels, zero biases
+  config.simultaneous_updates = False  # G's gradient against D before its update
+  # The named protocol these settings came from (`apply_protocol`).
+  config.protocol = "diwgan"
 
   config.optimizer = optimizer_config(generator_lr=1e-3,
                                       discriminator_lr=1e-4)
@@ -140,8 +148,65 @@ def methods_config() -> ml_collections.ConfigDict:
   return methods
 
 
+# The protocols of the papers whose published mixture rows
+# docs/baselines.md ("Protocol presets") reproduces: every setting a preset
+# changes from `base_config`, with its source there. "diwgan" is the
+# project's own protocol (the defaults above).
+PROTOCOLS = ("diwgan", "pacgan")
+
+# PacGAN (Lin et al., 2018), its public code's synthetic-data configs
+# (2DRing_GAN&PacGAN and 2DGrid_GAN&PacGAN: the same settings for both).
+PACGAN_PACKS_PER_BATCH = 100
+PACGAN_PACK_SIZE = 2  # PacGAN2, the paper's headline row
+PACGAN_STEPS = 20_000  # the code runs 400 epochs = 400k steps; see the docs
+
+
+def apply_protocol(config: ml_collections.ConfigDict, protocol: str
+                   ) -> ml_collections.ConfigDict:
+  """Sets the networks, noise, batch, optimizer and length of `protocol`.
+
+  Applied after `config.method` is chosen (the batch depends on it) and
+  before any `--config.<field>` override. `config` is changed in place and
+  returned.
+
+  Raises:
+    ValueError: for an unknown protocol; the message lists the valid ones.
+  """
+  if protocol not in PROTOCOLS:
+    raise ValueError(
+        f"Unknown protocol {protocol!r}; valid protocols: "
+        f"{', '.join(PROTOCOLS)}.")
+  config.protocol = protocol
+  if protocol == "diwgan":
+    return config
+  # "pacgan": G 4 x 400 ReLU with batch norm, D 3 x 200 maxout (5 pieces),
+  # N(0, 0.02^2) initial weights, 2-d N(0, I) noise, Adam 1e-4 (b1 0.8) at a
+  # constant rate for both players updated simultaneously, 100 packs a step.
+  config.noise_dim = 2
+  config.generator_hidden = (400, 400, 400, 400)
+  config.generator_batch_norm = True
+  config.discriminator_hidden = (200, 200, 200)
+  config.discriminator_maxout = 5
+  config.init_std = 0.02
+  config.simultaneous_updates = True
+  config.optimizer.generator_lr = 1e-4
+  config.optimizer.discriminator_lr = 1e-4
+  config.optimizer.b1 = 0.8
+  config.optimizer.b2 = 0.999
+  config.optimizer.decay = "constant"
+  config.methods.pacgan.pack_size = PACGAN_PACK_SIZE
+  packs = PACGAN_PACKS_PER_BATCH
+  config.batch_size = (packs * config.methods.pacgan.pack_size
+                       if config.method == "pacgan" else packs)
+  config.num_steps = PACGAN_STEPS
+  config.eval.every = 5000
+  config.eval.num_samples = 2500
+  config.checkpoint_every = 5000
+  return config
+
+
 def get_config(name: str = "ring") -> ml_collections.ConfigDict:
-  """Config for mixture `name`: one of `CONFIGS`."""
+  """Config for mixture `name`: one of `CONFIGS`, in the project's protocol."""
   if name not in CONFIGS:
     raise ValueError(
         f"Unknown config {name!r}; valid configs: {', '.join(CONFIGS)}."

@@ -1,0 +1,167 @@
+"""The papers' protocol presets (docs/baselines.md, "Protocol presets"): the
+network options they need, simultaneous updates, the preset itself, the
+`--protocol` flag and the reverse KL of the PacGAN table."""
+
+import json
+import os
+import subprocess
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from scipy import stats
+
+from diwgan import methods
+from diwgan import models
+from diwgan import training
+from diwgan.data import mog as mog_data
+from diwgan.metrics import mog as mog_metrics
+from experiments import compare
+from experiments import mog
+from experiments.configs import mog as mog_configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_batch_stats_norm_matches_flax_batch_norm_in_training_mode():
+  x = jax.random.normal(jax.random.key(0), (64, 5)) * 3.0 + 1.0
+  ours = models.mlp.BatchStatsNorm()
+  params = ours.init(jax.random.key(1), x)
+  params = jax.tree.map(lambda p: p + 0.3, params)  # non-trivial scale/bias
+  reference = nn.BatchNorm(use_running_average=False, epsilon=1e-5)
+  variables = reference.init(jax.random.key(1), x)
+  variables = {"params": params["params"],
+               "batch_stats": variables["batch_stats"]}
+  expected, _ = reference.apply(variables, x, mutable=["batch_stats"])
+  np.testing.assert_allclose(ours.apply(params, x), expected, rtol=1e-5,
+                             atol=1e-5)
+
+
+def test_maxout_layer_is_the_max_of_its_pieces():
+  x = jax.random.normal(jax.random.key(0), (7, 3))
+  net = models.MLP((4,), 1, maxout_pieces=5)
+  params = net.init(jax.random.key(1), x)
+  hidden = params["params"]["Dense_0"]
+  assert hidden["kernel"].shape == (3, 20)
+  x, hidden = np.asarray(x), jax.tree.map(np.asarray, hidden)
+  pieces = (x @ hidden["kernel"] + hidden["bias"]).reshape(7, 4, 5)
+  out = params["params"]["Dense_1"]
+  expected = pieces.max(-1) @ np.asarray(out["kernel"]) + np.asarray(
+      out["bias"])
+  np.testing.assert_allclose(net.apply(params, x), expected, rtol=1e-5,
+                             atol=1e-5)
+
+
+def test_init_std_draws_kernels_and_zero_biases():
+  net = models.MLP((400, 400), 2, init_std=0.02, batch_norm=True)
+  params = net.init(jax.random.key(0), jnp.zeros((1, 2)))["params"]
+  kernel = np.asarray(params["Dense_1"]["kernel"])
+  assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
+  # Batch-normalised hidden layers have no bias; the output layer has zeros.
+  assert "bias" not in params["Dense_0"]
+  np.testing.assert_array_equal(params["Dense_2"]["bias"], 0.0)
+
+
+def test_default_networks_are_unchanged():
+  # The options are off by default: the same parameter tree as before.
+  params = models.MLPGenerator(2).init(jax.random.key(0), jnp.zeros((1, 16)))
+  assert sorted(params["params"]["MLP_0"]) == [
+      "Dense_0", "Dense_1", "Dense_2", "Dense_3"]
+
+
+def _trainer(simultaneous):
+  networks = training.Networks(
+      generator=models.MLPGenerator(2, (8,)),
+      discriminator=models.MLPDiscriminator((8,)), noise_dim=2)
+  mixture = mog_data.make_mixture("ring")
+  return training.Trainer(
+      networks=networks, method=methods.DIWGAN(matching=False),
+      generator_optimizer=optax.sgd(1.0),
+      discriminator_optimizer=optax.sgd(1.0),
+      sample_real=lambda key, n: mog_data.sample_mixture(mixture, key, n),
+      batch_size=16, simultaneous=simultaneous)
+
+
+def test_simultaneous_updates_take_g_gradient_at_the_old_discriminator():
+  alternating, simultaneous = _trainer(False), _trainer(True)
+  state = alternating.init(jax.random.key(0))
+  new_alt, _ = alternating.step(state)
+  new_sim, _ = simultaneous.step(state)
+  # The discriminator update is the same either way.
+  jax.tree.map(np.testing.assert_array_equal, new_alt.discriminator_params,
+               new_sim.discriminator_params)
+  # The generator step of the simultaneous trainer equals the alternating
+  # one with D held at its start-of-step value (D's learning rate 0).
+  frozen = _trainer(False)
+  frozen = training.Trainer(**{**frozen.__dict__,
+                               "discriminator_optimizer": optax.sgd(0.0)})
+  new_frozen, _ = frozen.step(state)
+  jax.tree.map(np.testing.assert_array_equal, new_sim.generator_params,
+               new_frozen.generator_params)
+  assert not np.allclose(
+      jax.tree.leaves(new_sim.generator_params)[0],
+      jax.tree.leaves(new_alt.generator_params)[0])
+
+
+def test_pacgan_protocol_sets_the_public_code_settings():
+  for method, batch in (("gan", 100), ("pacgan", 200), ("diwgan", 100)):
+    config = mog_configs.get_config("grid")
+    config.method = method
+    mog_configs.apply_protocol(config, "pacgan")
+    assert config.batch_size == batch
+    assert config.protocol == "pacgan"
+    assert config.noise_dim == 2 and config.generator_batch_norm
+    assert tuple(config.generator_hidden) == (400,) * 4
+    assert tuple(config.discriminator_hidden) == (200,) * 3
+    assert config.discriminator_maxout == 5 and config.init_std == 0.02
+    assert config.optimizer.decay == "constant"
+    assert config.optimizer.generator_lr == config.optimizer.discriminator_lr
+    assert config.optimizer.b1 == 0.8 and config.simultaneous_updates
+    mog.validate_config(config)
+
+
+def test_unknown_protocol_lists_valid_ones():
+  with pytest.raises(ValueError, match="valid protocols: diwgan, pacgan"):
+    mog_configs.apply_protocol(mog_configs.get_config("ring"), "veegan2")
+
+
+def test_compare_run_config_takes_the_preset_over_tuned_rates():
+  tuned = compare.run_config("ring", "pacgan", 0, {})
+  preset = compare.run_config("ring", "pacgan", 0, {"num_steps": 7},
+                              preset="pacgan")
+  assert tuned.optimizer.generator_lr == 1e-3  # LEARNING_RATES["pacgan"]
+  assert preset.optimizer.generator_lr == 1e-4 and preset.num_steps == 7
+  assert preset.batch_size == 200
+
+
+def test_cli_protocol_keeps_the_overrides(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.mog", "--config=ring",
+       "--method=pacgan", "--protocol=pacgan", f"--workdir={tmp_path}",
+       "--config.num_steps=20", "--config.log_every=10",
+       "--config.eval.every=20", "--config.checkpoint_every=20",
+       "--config.optimizer.b1=0.7"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / "config.json") as f:
+    config = json.load(f)
+  assert config["protocol"] == "pacgan" and config["batch_size"] == 200
+  assert config["optimizer"]["b1"] == 0.7  # the override wins
+  assert config["discriminator_maxout"] == 5
+  with open(tmp_path / "final_metrics.json") as f:
+    final = json.load(f)
+  assert final["step"] == 20 and "reverse_kl" in final
+
+
+def test_reverse_kl_matches_scipy():
+  rng = np.random.default_rng(0)
+  counts = rng.integers(0, 50, size=26)
+  weights = np.full(25, 1 / 25)
+  expected = stats.entropy(counts[:25] / counts[:25].sum(), weights)
+  np.testing.assert_allclose(
+      mog_metrics.reverse_kl(counts, weights), expected, rtol=1e-5)
