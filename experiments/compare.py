@@ -67,6 +67,7 @@ from experiments import flags_util
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import published as published_rows
 from experiments import validation
 from experiments.configs import mog as mog_configs
 
@@ -958,9 +959,68 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
   fig.savefig(path, dpi=100)
 
 
+def reproduction_table(results: Dict[str, Any]) -> str:
+  """This table's runs beside the published rows of its preset's paper.
+
+  Empty unless results.json's protocol names a preset with published rows
+  (`experiments.published`). Per (data set, method): modes, HQS % and
+  reverse KL as mean (sample std) over the finished seeds, the paper's
+  row as it prints it, and whether the bar is met (modes >= published -
+  0.5, HQS >= published - 10 points).
+  """
+  protocol = results["protocol"]
+  preset = protocol.get("preset")
+  rows = published_rows.PUBLISHED.get(preset)
+  if not rows:
+    return ""
+  pack_size = protocol["overrides"].get(
+      "methods.pacgan.pack_size", mog_configs.PACGAN_PACK_SIZE)
+  lines = [
+      "",
+      f"## Beside the {preset} paper's published rows",
+      "",
+      "Here: mean (sample std) over the finished seeds; published: mean "
+      f"+- {published_rows.SPREAD[preset]}. The bar: modes >= published - "
+      f"{published_rows.MODES_SLACK} and HQS >= published - "
+      f"{published_rows.HQS_SLACK:.0f} points.",
+      "",
+      "| data set | method | seeds | modes here | modes published | HQS % "
+      "here | HQS % published | reverse KL here | reverse KL published | "
+      "bar |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
+  for dataset in protocol["configs"]:
+    for method in protocol["methods"]:
+      key = published_rows.method_key(method, pack_size)
+      row = rows.get((dataset, key))
+      done = [r for r in _runs_of(results, dataset, method)
+              if r["status"] == "done"]
+      if not done:
+        continue
+      modes = [r["modes"] for r in done]
+      hqs = [r["hqs"] for r in done]
+      kl = [r["reverse_kl"] for r in done if "reverse_kl" in r]
+      if row is None:
+        published = ["no published row"] * 3
+        bar = "-"
+      else:
+        published = [
+            f"{row['modes']:.1f} +- {row['modes_err']:.1f}",
+            f"{row['hqs']:.1f} +- {row['hqs_err']:.1f}",
+            f"{row['reverse_kl']:.2f} +- {row['reverse_kl_err']:.2f}"]
+        bar = ("met" if published_rows.meets_bar(
+            float(np.mean(modes)), 100.0 * float(np.mean(hqs)), row)
+               else "**missed**")
+      lines.append(
+          f"| {dataset} | {key} | {len(done)} | {_cell(modes, 1.0, 1)} | "
+          f"{published[0]} | {_cell(hqs, 100.0, 1)} | {published[1]} | "
+          f"{_cell(kl, 1.0, 2)} | {published[2]} | {bar} |")
+  return "\n".join(lines) + "\n"
+
+
 def write_report(results: Dict[str, Any], workdir: str) -> str:
   """Writes table.md, samples.png and curves.png; returns the table."""
-  table = format_table(results)
+  table = format_table(results) + reproduction_table(results)
   with open(os.path.join(workdir, TABLE), "w") as f:
     f.write(table)
   plot_sample_grid(results, workdir, os.path.join(workdir, SAMPLES))

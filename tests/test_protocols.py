@@ -165,3 +165,32 @@ def test_reverse_kl_matches_scipy():
   expected = stats.entropy(counts[:25] / counts[:25].sum(), weights)
   np.testing.assert_allclose(
       mog_metrics.reverse_kl(counts, weights), expected, rtol=1e-5)
+
+
+def _result_runs(dataset, method, modes, hqs):
+  return [{"dataset": dataset, "method": method, "seed": s, "status": "done",
+           "modes": m, "hqs": h, "reverse_kl": 0.1}
+          for s, (m, h) in enumerate(zip(modes, hqs))]
+
+
+def test_reproduction_table_sets_runs_beside_the_published_rows():
+  results = {
+      "protocol": {"configs": ["grid"], "methods": ["gan", "pacgan", "gne"],
+                   "seeds": [0, 1, 2], "overrides": {}, "preset": "pacgan"},
+      # PacGAN2 grid published: 23.8 modes, 91.3% HQS; GAN 17.3, 94.8%.
+      "runs": (_result_runs("grid", "pacgan", [24, 23, 24], [0.9, 0.8, 0.85])
+               + _result_runs("grid", "gan", [25, 25, 25], [0.5, 0.9, 0.9])
+               + _result_runs("grid", "gne", [3, 3, 3], [0.9, 0.9, 0.9])),
+  }
+  table = compare.reproduction_table(results)
+  rows = {line.split(" | ")[1]: line for line in table.splitlines()
+          if line.startswith("| grid")}
+  assert "| 23.7 (0.6) | 23.8 +- 0.7 | 85.0 (5.0) | 91.3 +- 0.8 |" in (
+      rows["pacgan2"])
+  assert rows["pacgan2"].endswith("| met |")
+  assert rows["gan"].endswith("| **missed** |")  # HQS 76.7 < 94.8 - 10
+  assert "no published row" in rows["gne"] and rows["gne"].endswith("| - |")
+  # Without a preset (the project's own protocol) there is nothing to set
+  # beside.
+  del results["protocol"]["preset"]
+  assert compare.reproduction_table(results) == ""

@@ -1,0 +1,74 @@
+"""Published mixture rows of the papers whose protocols the presets follow.
+
+`PUBLISHED[protocol][(data set, method key)]` is one row of that paper's
+table: the mean and the spread the paper prints, as it prints them. The
+method key is the `--method` name, with the pack size for PacGAN
+(`pacgan2`, ...). The comparison harness sets its runs beside these rows
+(`experiments.compare.reproduction_table`) and checks the bar of
+docs/baselines.md ("Protocol presets"): modes >= published - 0.5 and
+HQS >= published - 10 points.
+
+Sources:
+- "pacgan": PacGAN: The power of two samples in generative adversarial
+  networks (Lin, Khetan, Fanti, Oh; NeurIPS 2018), Table 1: 2D-ring and
+  2D-grid, 10 trials, mean +- standard error; HQS in %.
+"""
+
+from typing import Dict, Tuple
+
+Row = Dict[str, float]
+
+PUBLISHED: Dict[str, Dict[Tuple[str, str], Row]] = {
+    "pacgan": {
+        ("ring", "gan"): dict(modes=6.3, modes_err=0.5, hqs=98.2,
+                              hqs_err=0.2, reverse_kl=0.45,
+                              reverse_kl_err=0.09),
+        ("ring", "pacgan2"): dict(modes=7.9, modes_err=0.1, hqs=95.6,
+                                  hqs_err=2.0, reverse_kl=0.07,
+                                  reverse_kl_err=0.03),
+        ("ring", "pacgan3"): dict(modes=7.8, modes_err=0.1, hqs=97.7,
+                                  hqs_err=0.3, reverse_kl=0.10,
+                                  reverse_kl_err=0.02),
+        ("ring", "pacgan4"): dict(modes=7.8, modes_err=0.1, hqs=95.9,
+                                  hqs_err=1.4, reverse_kl=0.07,
+                                  reverse_kl_err=0.02),
+        ("grid", "gan"): dict(modes=17.3, modes_err=0.8, hqs=94.8,
+                              hqs_err=0.7, reverse_kl=0.70,
+                              reverse_kl_err=0.07),
+        ("grid", "pacgan2"): dict(modes=23.8, modes_err=0.7, hqs=91.3,
+                                  hqs_err=0.8, reverse_kl=0.13,
+                                  reverse_kl_err=0.04),
+        ("grid", "pacgan3"): dict(modes=24.6, modes_err=0.4, hqs=94.2,
+                                  hqs_err=0.4, reverse_kl=0.06,
+                                  reverse_kl_err=0.02),
+        ("grid", "pacgan4"): dict(modes=24.8, modes_err=0.2, hqs=93.6,
+                                  hqs_err=0.6, reverse_kl=0.04,
+                                  reverse_kl_err=0.01),
+    },
+}
+# What the spread of each paper's rows is.
+SPREAD = {"pacgan": "standard error over 10 trials"}
+# The bar a reproduced cell must meet: modes >= published - MODES_SLACK and
+# HQS >= published - HQS_SLACK points.
+MODES_SLACK = 0.5
+HQS_SLACK = 10.0
+
+
+def method_key(method: str, pack_size: int) -> str:
+  """The key of a run in `PUBLISHED`: PacGAN carries its pack size.
+
+  >>> method_key("pacgan", 2), method_key("gan", 2)
+  ('pacgan2', 'gan')
+  """
+  return f"pacgan{pack_size}" if method == "pacgan" else method
+
+
+def meets_bar(modes: float, hqs_percent: float, row: Row) -> bool:
+  """Whether a mean (modes, HQS %) reproduces a published row.
+
+  >>> row = PUBLISHED["pacgan"][("grid", "pacgan2")]
+  >>> meets_bar(23.3, 81.3, row), meets_bar(23.2, 95.0, row)
+  (True, False)
+  """
+  return (modes >= row["modes"] - MODES_SLACK - 1e-9
+          and hqs_percent >= row["hqs"] - HQS_SLACK - 1e-9)
