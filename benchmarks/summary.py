@@ -508,7 +508,9 @@ def targets(assignment, kde, step, scale=None, accelerators=()):
         f"| 4. KDE >= 5x scipy, memory <= 1/4 jax.scipy, rel. error <= 1e-4 "
         f"| {kde['speedup_vs_scipy']:.1f}x, memory "
         + ("n/a" if ratio is None else f"{ratio:.3f}x")
-        + f", error {kde['diwgan']['max_rel_error']:.1e} | {_status(ok)} |")
+        + f", error {kde['diwgan']['max_rel_error']:.1e} | {_status(ok)}"
+        + (" (on a busy machine: see its section)" if _busy_flag(kde) else "")
+        + " |")
   full_checks = [r for r in accelerators if not r.get("small")]
   if full_checks:
     devices = ", ".join(r["platform"]["device"] for r in full_checks)
@@ -1004,6 +1006,104 @@ def block_matching_accuracy(data):
   return "\n".join(lines)
 
 
+def block_scale_table(data):
+  """benchmarks/results/scale.json, as docs/scaling.md quotes it."""
+  results = data("benchmarks/results/scale.json")
+  p, config = results["platform"], results["config"]
+  devices = results["devices"]
+  base = devices[0]["steps_per_sec"]
+  seeds = results["seeds"]
+  num = config["num_seeds"]
+  lines = [
+      f"Measured on {p['date'][:10]} on the {p['cpu_count']}-core CPU "
+      f"({_avx512(p)}; {_load_note(p)}), {config['method']} on the "
+      f"{config['dataset']} with the compiled auction kernel, global batch "
+      f"{config['batch_size']}, {num} seeds (`{results['command']}`, "
+      "`benchmarks/results/scale.json`):", "",
+      "| mode | devices | run-steps/s | vs 1 device |", "|--:|--:|--:|--:|",
+      "| batch-sharded, 1 seed | "
+      + " / ".join(str(r["devices"]) for r in devices) + " | "
+      + " / ".join(f"{r['steps_per_sec']:.1f}" for r in devices) + " | "
+      + " / ".join(f"{r['steps_per_sec'] / base:.2f}" for r in devices)
+      + "x |",
+      f"| {num} seeds, one after the other | 1 | "
+      f"{seeds['one_run_steps_per_sec']:.1f} | - |",
+      f"| {num} seeds vmapped | 1 | {seeds['vmapped_run_steps_per_sec']:.1f} "
+      f"| {seeds['speedup_vs_sequential']:.2f}x the sequential runs |"]
+  sharded = results.get("seed_sharded")
+  if sharded:
+    first = sharded[0]["run_steps_per_sec"]
+    lines.append(
+        f"| {num} seeds split over the devices | "
+        + " / ".join(str(r["devices"]) for r in sharded) + " | "
+        + " / ".join(f"{r['run_steps_per_sec']:.1f}" for r in sharded)
+        + " | " + " / ".join(f"{r['run_steps_per_sec'] / first:.2f}"
+                             for r in sharded) + "x |")
+  return "\n".join(lines)
+
+
+def block_ten_seed_cost(data):
+  """Table 1 at 10 seeds: its training hours from the idle step costs."""
+  results = data(METHOD_STEPS)
+  t1 = data(TABLE1)
+  steps = {}
+  for run in t1["runs"]:
+    steps[run["dataset"]] = run["num_steps"]
+  per_method = sum(steps.values())
+  ms = sum(results["methods"][m]["ms_per_step_wall"]
+           for m in t1["protocol"]["methods"])
+  hours = per_method * ms / 1e3 / 3600
+  seeds = 10
+  lines = [
+      "From the idle step costs (`benchmarks/results/method_steps.json`, "
+      "\"Step costs\" in RESULTS.md: "
+      + ", ".join(f"{m} {results['methods'][m]['ms_per_step_wall']:.2f}"
+                  for m in t1["protocol"]["methods"])
+      + " ms) and the default lengths ("
+      + ", ".join(f"{d} {n:,}" for d, n in steps.items())
+      + f" steps: {per_method:,} steps per method and seed), one seed of the "
+      f"{len(t1['protocol']['methods'])} methods on the {len(steps)} sets is "
+      f"{per_method:,} x {ms:.0f} ms = {hours:.2f} h of training, and "
+      f"{seeds} seeds {seeds * hours:.1f} h on one such CPU device. With "
+      "`--shard_seeds` the seeds of each (set, method) run side by side, so "
+      "the wall time is the per-seed time times ceil(10 / devices used):", "",
+      "| devices (each as fast as this CPU) | seeds per device | expected "
+      "wall time |", "|--:|--:|--:|"]
+  for devices, label in ((1, "1"), (8, "8 (5 used: 10 seeds split evenly)"),
+                         (64, "64 (10 used)")):
+    per_device = -(-seeds // min(devices, seeds))
+    lines.append(f"| {label} | {per_device} | {per_device * hours:.1f} h |")
+  return "\n".join(lines)
+
+
+def block_matching_summary(data):
+  """docs/method.md's figures of how exact the matching is and costs."""
+  from benchmarks import matching_accuracy  # pylint: disable=g-import-not-at-top
+  results = data("benchmarks/results/matching_accuracy.json")
+  rows = data("benchmarks/results/step.json")["steps_per_second"]["rows"]
+  gaps = results["cost_gaps"]
+  parts = []
+  for name in ("default", "eps1e-3", "eps1e-2"):
+    if name in gaps:
+      g = gaps[name]
+      parts.append(
+          f"{matching_accuracy.DESCRIPTIONS[name]}: total cost "
+          f"{100 * g['relative_excess_mean']:.3g}% above the optimum on "
+          f"average, {100 * g['partners_changed_mean']:.0f}% of the anchors "
+          "with another partner than scipy's")
+  if "random" in gaps:
+    parts.append(f"a random pairing: total cost "
+                 f"{1 + gaps['random']['relative_excess_mean']:.1f} times the "
+                 "optimum")
+  costs = ", ".join(
+      f"{matching_accuracy.DESCRIPTIONS[v]} {rows[row]['ratio_to_gan']:.1f}x"
+      for v, (_, _, row) in matching_accuracy.VARIANTS.items() if row in rows)
+  return ("On the recorded ring problems (`benchmarks/results/"
+          "matching_accuracy.json`): " + "; ".join(parts) + ". The training "
+          "step, x the GAN's on the 2-core CPU (`benchmarks/results/"
+          f"step.json`): {costs}.")
+
+
 BLOCKS = {
     "machine": block_machine,
     "table1-reading": block_table1_reading,
@@ -1014,6 +1114,9 @@ BLOCKS = {
     "quickstart": block_quickstart,
     "readme-findings": block_readme_findings,
     "matching-accuracy": block_matching_accuracy,
+    "scale-table": block_scale_table,
+    "ten-seed-cost": block_ten_seed_cost,
+    "matching-summary": block_matching_summary,
 }
 
 # The pages whose generated and include blocks `main` refreshes.
