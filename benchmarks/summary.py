@@ -840,14 +840,15 @@ def block_ablation_reading(data):
     diff = none["hqs_mean"] - full["hqs_mean"]
     larger = max(full["hqs_std"], none["hqs_std"])
     if abs(diff) > larger:
-      verdict = "more than the larger of the two stds"
+      verdict = f"more than the larger std ({larger:.1f})"
     else:
-      verdict = "within the larger of the two stds: not resolved by 3 seeds"
+      verdict = (f"within the larger std ({larger:.1f}): not resolved by "
+                 f"{none['seeds']} seeds")
     lines.append(
         f"- {dataset}: no weights {none['hqs_mean']:.1f}% (std "
         f"{none['hqs_std']:.1f}) against both weights {full['hqs_mean']:.1f}%"
         f" (std {full['hqs_std']:.1f}), a difference of {diff:+.1f} points, "
-        f"{verdict} ({larger:.1f}); JSD {none['jsd_mean']:.3f} against "
+        f"{verdict}; JSD {none['jsd_mean']:.3f} against "
         f"{full['jsd_mean']:.3f}.")
   costs = data(ABLATION_STEPS)
   p = costs["platform"]
