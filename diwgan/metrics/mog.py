@@ -168,6 +168,8 @@ def reverse_kl(counts: jax.typing.ArrayLike, weights: jax.typing.ArrayLike
     0.0
     >>> round(float(reverse_kl(jnp.array([10, 0, 0, 0]), uniform)), 4)  # log 4
     1.3863
+    >>> float(reverse_kl(jnp.array([0, 0, 0, 0, 9]), uniform))  # no HQ sample
+    inf
   """
   weights = jnp.asarray(weights, jnp.float32)
   counts = jnp.asarray(counts, jnp.float32)[: weights.shape[0]]
