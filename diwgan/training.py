@@ -349,6 +349,7 @@ def make_optimizer(
     b2: float = 0.999,
     decay: str = "cosine",
     final_fraction: float = 0.05,
+    eps_root: float = 0.0,
 ) -> optax.GradientTransformation:
   """Adam with an optional cosine decay to `final_fraction` x the rate.
 
@@ -360,6 +361,8 @@ def make_optimizer(
     b2: Adam beta2.
     decay: "cosine" or "constant".
     final_fraction: rate at the end of the cosine as a fraction of the start.
+    eps_root: added inside Adam's square root (`optax.adam`); > 0 only for
+      an optimizer that is differentiated through (Unrolled GAN's unroll).
   """
   if decay == "cosine":
     schedule = optax.cosine_decay_schedule(
@@ -369,4 +372,4 @@ def make_optimizer(
     schedule = optax.constant_schedule(learning_rate)
   else:
     raise ValueError(f"Unknown decay {decay!r}; valid: 'cosine', 'constant'.")
-  return optax.adam(schedule, b1=b1, b2=b2)
+  return optax.adam(schedule, b1=b1, b2=b2, eps_root=eps_root)

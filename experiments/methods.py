@@ -110,16 +110,9 @@ def unroll_optimizer(
   1e-16 = eps^2 leaves the updates unchanged in float32.
   """
   opt = config.optimizer
-  if opt.decay == "cosine":
-    schedule = optax.cosine_decay_schedule(
-        opt.discriminator_lr, max(config.num_steps, 1),
-        alpha=opt.final_fraction)
-  elif opt.decay == "constant":
-    schedule = optax.constant_schedule(opt.discriminator_lr)
-  else:
-    raise ValueError(
-        f"Unknown decay {opt.decay!r}; valid: 'cosine', 'constant'.")
-  return optax.adam(schedule, b1=opt.b1, b2=opt.b2, eps_root=eps_root)
+  return training.make_optimizer(
+      opt.discriminator_lr, num_steps=config.num_steps, b1=opt.b1, b2=opt.b2,
+      decay=opt.decay, final_fraction=opt.final_fraction, eps_root=eps_root)
 
 
 def make_method(
