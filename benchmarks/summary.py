@@ -1114,6 +1114,32 @@ def block_matching_summary(data):
           f"step.json`): {costs}.")
 
 
+def block_seed_throughput(data):
+  """benchmarks/results/seed_throughput.json: seeds per method, as a table."""
+  results = data("benchmarks/results/seed_throughput.json")
+  p, config = results["platform"], results["config"]
+  counts = [r["devices"] for r in
+            next(iter(results["methods"].values()))["sharded"]]
+  lines = [
+      f"`{results['command']}` ({p['date'][:10]}, {p['cpu_count']} cores, "
+      f"{_avx512(p)}, {_load_note(p)}; "
+      "`benchmarks/results/seed_throughput.json`): "
+      f"{config['num_seeds']} seeds of each method on the "
+      f"{config['dataset']}, batch {config['batch_size']}, run-steps/s "
+      "against the same seeds one after the other on one device.", "",
+      "| method | one after the other (run-steps/s) | "
+      + " | ".join("vmapped on 1 device" if n == 1 else
+                   f"split over {n} devices (`--shard_seeds`)"
+                   for n in counts) + " |",
+      "|---|--:|" + "--:|" * len(counts)]
+  for name, r in results["methods"].items():
+    lines.append(
+        f"| {name} | {r['sequential_run_steps_per_sec']:.1f} | "
+        + " | ".join(f"{row['speedup_vs_sequential']:.2f}x"
+                     for row in r["sharded"]) + " |")
+  return "\n".join(lines)
+
+
 BLOCKS = {
     "machine": block_machine,
     "table1-reading": block_table1_reading,
@@ -1127,6 +1153,7 @@ BLOCKS = {
     "scale-table": block_scale_table,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
+    "seed-throughput": block_seed_throughput,
 }
 
 # The pages whose generated and include blocks `main` refreshes.
