@@ -912,11 +912,13 @@ def block_readme_findings(data):
   t1 = data(TABLE1)
   table = cells(t1)
   lines = []
-  hard = [d for d in t1["protocol"]["configs"] if d != "ring"]
   leads = []
   for dataset in t1["protocol"]["configs"]:
     n = t1["protocol"]["num_modes"][dataset]
-    stats = {m: _stats(table[(dataset, m)]) for m in t1["protocol"]["methods"]}
+    stats = {m: _stats(table[(dataset, m)]) for m in t1["protocol"]["methods"]
+             if (dataset, m) in table}
+    if "diwgan" not in stats:
+      continue
     best = max(stats, key=lambda m: stats[m]["hqs_mean"]
                if min(stats[m]["modes"]) >= n - 1 else -1)
     leads.append(
@@ -925,7 +927,6 @@ def block_readme_findings(data):
         + ("" if best == "diwgan" else
            f"; DIW-GAN {stats['diwgan']['hqs_mean']:.1f}%, "
            f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
-  del hard
   lines.append(
       "- At equal steps, the method with the highest mean HQS among those "
       "that keep every mode (or all but one) in every seed: "
@@ -936,11 +937,11 @@ def block_readme_findings(data):
   parts = []
   for dataset in et["protocol"]["configs"]:
     n = et["protocol"]["num_modes"][dataset]
-    allm = [NAMES[m] for m in et["protocol"]["methods"]
-            if min(_stats(table[(dataset, m)])["modes"]) == n]
+    stats = {m: _stats(table[(dataset, m)]) for m in et["protocol"]["methods"]
+             if (dataset, m) in table}
+    allm = [NAMES[m] for m, s in stats.items() if min(s["modes"]) == n]
     bar = []
-    for m in et["protocol"]["methods"]:
-      s = _stats(table[(dataset, m)])
+    for m, s in stats.items():
       if not s["bar"]:
         continue
       computed = [r["steps_to_quality"] * equal["ms_per_step"][m] / 1000
