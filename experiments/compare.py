@@ -905,7 +905,7 @@ def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
 
 
 def _mean_curve(runs: List[dict]):
-  """(steps, seconds, {metric: (mean, std)}) over seeds on common evals."""
+  """(steps, seconds, {metric: (mean, sample std)}) over seeds on common evals."""
   curves = [r["curve"] for r in runs if r["status"] == "done" and r["curve"]]
   if not curves:
     return None
@@ -915,7 +915,10 @@ def _mean_curve(runs: List[dict]):
   stats = {}
   for key in ("modes", "hqs"):
     values = np.asarray([[p[key] for p in c[:length]] for c in curves])
-    stats[key] = (values.mean(0), values.std(0))
+    # The sample std (ddof=1) of the tables (`loop.mean_std`), per step.
+    stats[key] = (values.mean(0),
+                  values.std(0, ddof=1) if len(curves) > 1
+                  else np.zeros(length))
   return steps, seconds, stats
 
 
