@@ -20,6 +20,8 @@ import ml_collections
 
 from diwgan import assignment
 from diwgan import distances
+from diwgan.methods import bms_vae_gan
+from diwgan.methods import unrolled
 from experiments import tensorboard
 
 
@@ -141,8 +143,9 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("diw.generator_weight_clip", _clip()),
     ("diw.target_weight_clip", _clip()),
     ("diw.auction_eps_final", _number(0.0, 1.0, open_high=True)),
-    ("methods.unrolled.unroll_steps", _int(1)),
-    ("methods.unrolled.objective", _choice(("nonsaturating", "minimax"))),
+    # K = 0 is the plain GAN step (`UnrolledGAN` allows it).
+    ("methods.unrolled.unroll_steps", _int(0)),
+    ("methods.unrolled.objective", _choice(unrolled.OBJECTIVES)),
     ("methods.veegan.reconstruction_weight", _number(0.0)),
     ("methods.veegan.reconstructor_hidden", _layers()),
     ("methods.veegan.reconstructor_noise_std", _number(0.0, open_low=True)),
@@ -152,7 +155,8 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("methods.bms_vae_gan.reconstruction_weight", _number(0.0)),
     ("methods.bms_vae_gan.synthetic_weight", _number(0.0)),
     ("methods.bms_vae_gan.prior_weight", _number(0.0)),
-    ("methods.bms_vae_gan.reconstruction", _choice(("l1", "l2"))),
+    ("methods.bms_vae_gan.reconstruction",
+     _choice(bms_vae_gan.RECONSTRUCTION_KINDS)),
     ("methods.bms_vae_gan.encoder_hidden", _layers()),
     ("methods.bms_vae_gan.latent_classifier_hidden", _layers()),
     ("methods.diwgan_poster.loss_weight", _number(0.0)),

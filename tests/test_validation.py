@@ -68,7 +68,7 @@ _BAD = [
     ("diw.generator_weight_exponent", 0.0, "> 0.0"),
     ("diw.target_weight_clip", (2.0, 1.0), "0 <= low < high"),
     ("diw.auction_eps_final", 1.0, "< 1.0"),
-    ("methods.unrolled.unroll_steps", 0, ">= 1"),
+    ("methods.unrolled.unroll_steps", -1, ">= 0"),
     ("methods.unrolled.objective", "wasserstein", "'nonsaturating'"),
     ("methods.veegan.reconstructor_noise_std", 0.0, "> 0.0"),
     ("methods.pacgan.pack_size", 0, ">= 1"),
