@@ -17,7 +17,7 @@ from diwgan import diw
 from diwgan import distances
 from diwgan import importance
 from diwgan import kde as kde_lib
-from diwgan import losses
+from diwgan.methods import adversarial as adversarial_game
 from diwgan.training import Method, Metrics, StepContext
 
 # (encoder_params, samples (b, ...)) -> latents (b, k)
@@ -167,11 +167,7 @@ class DIWGAN(Method):
     disc = networks.discriminator.apply
     real_logits = disc(discriminator_params["discriminator"], real)
     fake_logits = disc(discriminator_params["discriminator"], fake)
-    loss = losses.discriminator_loss(real_logits, fake_logits)
-    return loss, {
-        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
-    }
+    return adversarial_game.discriminator_loss(real_logits, fake_logits)
 
   def generator_loss(
       self, generator_params, discriminator_params, method_state, real, key,
@@ -184,10 +180,8 @@ class DIWGAN(Method):
     logits = networks.discriminator.apply(
         discriminator_params["discriminator"], fake
     )
-    if self.saturating:
-      adversarial = losses.generator_loss_saturating(logits)
-    else:
-      adversarial = losses.generator_loss_nonsaturating(logits)
+    adversarial = adversarial_game.generator_loss(
+        logits, saturating=self.saturating)
     metrics = {"adversarial_loss": adversarial}
     if not self.matching:
       return adversarial, (metrics, method_state)
