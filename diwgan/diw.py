@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from diwgan import assignment as assignment_lib
+from diwgan.assignment import base as assignment_base
 from diwgan import distances
 from diwgan import importance
 from diwgan import losses
@@ -159,12 +160,10 @@ def diw_term(
   fixed_cost = jax.lax.stop_gradient(cost)
   num_anchors, num_latents = cost.shape
   if random_matching_key is not None:
-    result = assignment_lib.AuctionResult(
-        assignment=jax.random.permutation(random_matching_key, num_latents)[
-            :num_anchors].astype(jnp.int32),
-        prices=jnp.zeros((num_latents,), jnp.float32),
-        rounds=jnp.zeros((), jnp.int32),
-        converged=jnp.ones((), bool))
+    # A random pairing, reported like an exact solver's result.
+    result = assignment_base.exact_result(
+        jax.random.permutation(random_matching_key, num_latents)[
+            :num_anchors].astype(jnp.int32), num_latents)
   else:
     # No warm start: the columns are fresh samples every step, so the last
     # step's column prices say nothing about this step's columns

@@ -16,13 +16,6 @@ import optax
 from diwgan.assignment.base import AuctionResult, check_shape, exact_result
 
 
-def exact_result(assignment: jax.Array, m: int) -> AuctionResult:
-  """An exact solver's result: no prices, no rounds, converged."""
-  return AuctionResult(
-      assignment=assignment, prices=jnp.zeros((m,), jnp.float32),
-      rounds=jnp.zeros((), jnp.int32), converged=jnp.ones((), bool))
-
-
 def hungarian(cost: jax.typing.ArrayLike) -> AuctionResult:
   """Exact assignment by optax's Hungarian algorithm (O(n^2 m), slow on CPU).
 
