@@ -1021,9 +1021,14 @@ def reproduction_table(results: Dict[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def table_markdown(results: Dict[str, Any]) -> str:
+  """table.md: `format_table`, then `reproduction_table` (for a preset)."""
+  return format_table(results) + reproduction_table(results)
+
+
 def write_report(results: Dict[str, Any], workdir: str) -> str:
   """Writes table.md, samples.png and curves.png; returns the table."""
-  table = format_table(results) + reproduction_table(results)
+  table = table_markdown(results)
   with open(os.path.join(workdir, TABLE), "w") as f:
     f.write(table)
   plot_sample_grid(results, workdir, os.path.join(workdir, SAMPLES))

@@ -109,7 +109,7 @@ def test_results_include_the_committed_comparison_tables():
     with open(os.path.join(folder, "results.json")) as f:
       results = json.load(f)
     with open(os.path.join(ROOT, path)) as f:
-      assert compare.format_table(results) == f.read(), path
+      assert compare.table_markdown(results) == f.read(), path
 
 
 # --- Every quoted number comes from a committed file --------------------------
