@@ -24,6 +24,7 @@ import re
 from matplotlib.figure import Figure
 
 from experiments import loop
+from experiments import published
 
 BEGIN = "<!-- performance:begin -->"
 END = "<!-- performance:end -->"
@@ -629,21 +630,8 @@ NAMES = {"gan": "GAN", "unrolled": "Unrolled GAN", "veegan": "VEEGAN",
          "diwgan_random_match": "random pairing",
          "diwgan_poster": "the poster's loss"}
 
-# The DIW-GAN paper's Table 1 ("Dual Importance Weight GAN"), as printed
-# there: (modes, modes std or None, HQS %, JSD) per data set and method.
-PUBLISHED_TABLE1 = {
-    "ring": {"unrolled": (8, 0, 30.9, 0.254), "veegan": (8, 0, 60.4, 0.19),
-             "diwgan": (8, 0, 85.5, 0.172)},
-    "grid": {"unrolled": (25, 0, 14.4, 0.47),
-             "veegan": (24.1, 0.31, 65.4, 0.21),
-             "diwgan": (25, 0, 82.5, 0.12)},
-    "random grid": {"unrolled": (24.4, 0.5, 15.9, 0.38),
-                    "veegan": (24.3, 0.637, 63.7, 0.32),
-                    "diwgan": (25, 0, 83.4, 0.15)},
-    "cube": {"unrolled": (27, 0, 85.0, 0.194),
-             "veegan": (26.6, 0.5, 43.3, 0.31),
-             "diwgan": (27, 0, 80.0, 0.125)},
-}
+# The DIW-GAN paper's Table 1, as printed there (experiments/published.py).
+PUBLISHED_TABLE1 = published.DIWGAN_TABLE1
 
 
 class Data:

@@ -12,6 +12,8 @@ Sources:
 - "pacgan": PacGAN: The power of two samples in generative adversarial
   networks (Lin, Khetan, Fanti, Oh; NeurIPS 2018), Table 1: 2D-ring and
   2D-grid, 10 trials, mean +- standard error; HQS in %.
+- `DIWGAN_TABLE1`: Dual Importance Weight GAN, Table 1 (the project's own
+  protocol reproduces its layout; RESULTS prints it beside Table 1).
 """
 
 from typing import Dict, Tuple
@@ -45,6 +47,21 @@ PUBLISHED: Dict[str, Dict[Tuple[str, str], Row]] = {
                                   hqs_err=0.6, reverse_kl=0.04,
                                   reverse_kl_err=0.01),
     },
+}
+# The DIW-GAN paper's Table 1 as printed there: (modes, modes std, HQS %,
+# JSD) per data set and method.
+DIWGAN_TABLE1 = {
+    "ring": {"unrolled": (8, 0, 30.9, 0.254), "veegan": (8, 0, 60.4, 0.19),
+             "diwgan": (8, 0, 85.5, 0.172)},
+    "grid": {"unrolled": (25, 0, 14.4, 0.47),
+             "veegan": (24.1, 0.31, 65.4, 0.21),
+             "diwgan": (25, 0, 82.5, 0.12)},
+    "random grid": {"unrolled": (24.4, 0.5, 15.9, 0.38),
+                    "veegan": (24.3, 0.637, 63.7, 0.32),
+                    "diwgan": (25, 0, 83.4, 0.15)},
+    "cube": {"unrolled": (27, 0, 85.0, 0.194),
+             "veegan": (26.6, 0.5, 43.3, 0.31),
+             "diwgan": (27, 0, 80.0, 0.125)},
 }
 # What the spread of each paper's rows is.
 SPREAD = {"pacgan": "standard error over 10 trials"}
