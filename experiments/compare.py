@@ -1151,6 +1151,11 @@ def _main(argv):
     print("Best (G lr, D lr):", best)
     return
   equal_time, step_costs = None, None
+  if _PROTOCOL.value != "diwgan" and (_EQUAL_TIME_TO.value or _PLAN.value):
+    raise app.UsageError(
+        "--equal_time_to and --plan use the step costs that "
+        "benchmarks.method_steps measures in the project's own protocol; "
+        f"they do not apply to --protocol={_PROTOCOL.value}.")
   if _EQUAL_TIME_TO.value or _PLAN.value:
     try:
       step_costs = load_step_costs(_STEP_COSTS.value)

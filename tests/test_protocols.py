@@ -194,3 +194,15 @@ def test_reproduction_table_sets_runs_beside_the_published_rows():
   # beside.
   del results["protocol"]["preset"]
   assert compare.reproduction_table(results) == ""
+
+
+def test_plan_and_equal_time_refuse_a_preset(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.compare", "--configs=ring",
+       "--methods=gan", "--protocol=pacgan", "--plan",
+       f"--workdir={tmp_path}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert "do not apply to --protocol=pacgan" in result.stderr
+  assert "Traceback" not in result.stderr
