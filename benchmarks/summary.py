@@ -787,15 +787,28 @@ def _seconds_at(run, step):
   return None
 
 
+def _set_stats(results, table, dataset):
+  """{method: _stats} of one data set's finished cells, in table order."""
+  return {m: _stats(table[(dataset, m)]) for m in results["protocol"][
+      "methods"] if (dataset, m) in table}
+
+
+def _bar_seconds(bar_runs, ms_per_step):
+  """Seconds to the bar of the runs that reached it: (computed = steps x
+  the idle ms per step, measured = the run's own training clock)."""
+  computed = [r["steps_to_quality"] * ms_per_step / 1000 for r in bar_runs]
+  measured = [x for x in (_seconds_at(r, r["steps_to_quality"])
+                          for r in bar_runs) if x is not None]
+  return computed, measured
+
+
 def block_equal_time_reading(data):
   results = data(EQUAL_TIME)
   equal = results["protocol"]["equal_time"]
   table = cells(results)
   lines = []
   for dataset in results["protocol"]["configs"]:
-    num_modes = results["protocol"]["num_modes"][dataset]
-    stats = {m: _stats(table[(dataset, m)]) for m in results["protocol"][
-        "methods"] if (dataset, m) in table}
+    stats = _set_stats(results, table, dataset)
     lines.append(_reading(
         results, dataset, list(stats),
         budget=f"{equal['budget_seconds'][dataset]:.0f} s of training per "
@@ -804,9 +817,7 @@ def block_equal_time_reading(data):
       if not s["bar"]:
         continue
       cost = equal["ms_per_step"][m]
-      computed = [r["steps_to_quality"] * cost / 1000 for r in s["bar"]]
-      measured = [_seconds_at(r, r["steps_to_quality"]) for r in s["bar"]]
-      measured = [x for x in measured if x is not None]
+      computed, measured = _bar_seconds(s["bar"], cost)
       lines.append(
           f"  - {NAMES[m]} reaches the bar in {len(s['bar'])} of "
           f"{s['seeds']} seeds, after {_range([r['steps_to_quality'] for r in s['bar']], '{:,.0f}')}"
@@ -903,8 +914,7 @@ def block_readme_findings(data):
   leads = []
   for dataset in t1["protocol"]["configs"]:
     n = t1["protocol"]["num_modes"][dataset]
-    stats = {m: _stats(table[(dataset, m)]) for m in t1["protocol"]["methods"]
-             if (dataset, m) in table}
+    stats = _set_stats(t1, table, dataset)
     if "diwgan" not in stats:
       continue
     best = max(stats, key=lambda m: stats[m]["hqs_mean"]
@@ -925,17 +935,13 @@ def block_readme_findings(data):
   parts = []
   for dataset in et["protocol"]["configs"]:
     n = et["protocol"]["num_modes"][dataset]
-    stats = {m: _stats(table[(dataset, m)]) for m in et["protocol"]["methods"]
-             if (dataset, m) in table}
+    stats = _set_stats(et, table, dataset)
     allm = [NAMES[m] for m, s in stats.items() if min(s["modes"]) == n]
     bar = []
     for m, s in stats.items():
       if not s["bar"]:
         continue
-      computed = [r["steps_to_quality"] * equal["ms_per_step"][m] / 1000
-                  for r in s["bar"]]
-      measured = [x for x in (_seconds_at(r, r["steps_to_quality"])
-                              for r in s["bar"]) if x is not None]
+      computed, measured = _bar_seconds(s["bar"], equal["ms_per_step"][m])
       bar.append(f"{NAMES[m]} in {len(s['bar'])}/{s['seeds']} seeds after "
                  f"{_range(computed)} s computed ({_range(measured)} s "
                  "measured)")
