@@ -962,20 +962,27 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
   fig.savefig(path, dpi=100)
 
 
-def reproduction_table(results: Dict[str, Any]) -> str:
-  """This table's runs beside the published rows of its preset's paper.
+def reproduction_table(results: Dict[str, Any],
+                       preset: Optional[str] = None,
+                       only_published: bool = False) -> str:
+  """This table's runs beside the published rows of its protocol's paper.
 
-  Empty unless results.json's protocol names a preset with published rows
-  (`experiments.published`). Per (data set, method): modes, HQS % and
-  reverse KL as mean (sample std) over the finished seeds, the paper's
-  row as it prints it, and whether the bar is met (modes >= published -
-  0.5, HQS >= published - 10 points).
+  `preset` defaults to the one results.json records (runs of the project's
+  own protocol record none: pass "diwgan" to set them beside the DIW-GAN
+  paper's Table 1). Empty when that paper has no published rows
+  (`experiments.published`). Per (data set, method): modes, HQS % and the
+  paper's third metric (reverse KL or JSD) as mean (sample std) over the
+  finished seeds, the paper's row as it prints it, and whether the bar is
+  met (modes >= published - 0.5, HQS >= published - 10 points).
+  `only_published` leaves out the methods the paper has no row for.
   """
   protocol = results["protocol"]
-  preset = protocol.get("preset")
+  preset = preset or protocol.get("preset")
   rows = published_rows.PUBLISHED.get(preset)
   if not rows:
     return ""
+  third = published_rows.THIRD_METRIC[preset]
+  third_name = {"reverse_kl": "reverse KL", "jsd": "JSD"}[third]
   pack_size = protocol["overrides"].get(
       "methods.pacgan.pack_size", mog_configs.PACGAN_PACK_SIZE)
   lines = [
@@ -988,36 +995,42 @@ def reproduction_table(results: Dict[str, Any]) -> str:
       f"{published_rows.HQS_SLACK:.0f} points.",
       "",
       "| data set | method | seeds | modes here | modes published | HQS % "
-      "here | HQS % published | reverse KL here | reverse KL published | "
-      "bar |",
+      f"here | HQS % published | {third_name} here | {third_name} published "
+      "| bar |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
+
+  def printed(row, name, scale_fmt):
+    value = scale_fmt.format(row[name])
+    err = row.get(f"{name}_err")
+    return value if err is None else f"{value} +- {scale_fmt.format(err)}"
+
   for dataset in protocol["configs"]:
     for method in protocol["methods"]:
       key = published_rows.method_key(method, pack_size)
       row = rows.get((dataset, key))
       done = [r for r in _runs_of(results, dataset, method)
               if r["status"] == "done"]
-      if not done:
+      if not done or (row is None and only_published):
         continue
       modes = [r["modes"] for r in done]
       hqs = [r["hqs"] for r in done]
-      kl = [r["reverse_kl"] for r in done if "reverse_kl" in r]
+      third_values = [r[third] for r in done if third in r]
+      digits = 2 if third == "reverse_kl" else 3
       if row is None:
         published = ["no published row"] * 3
         bar = "-"
       else:
-        published = [
-            f"{row['modes']:.1f} +- {row['modes_err']:.1f}",
-            f"{row['hqs']:.1f} +- {row['hqs_err']:.1f}",
-            f"{row['reverse_kl']:.2f} +- {row['reverse_kl_err']:.2f}"]
+        published = [printed(row, "modes", "{:.1f}"),
+                     printed(row, "hqs", "{:.1f}"),
+                     printed(row, third, f"{{:.{digits}f}}")]
         bar = ("met" if published_rows.meets_bar(
             float(np.mean(modes)), 100.0 * float(np.mean(hqs)), row)
                else "**missed**")
       lines.append(
           f"| {dataset} | {key} | {len(done)} | {_cell(modes, 1.0, 1)} | "
           f"{published[0]} | {_cell(hqs, 100.0, 1)} | {published[1]} | "
-          f"{_cell(kl, 1.0, 2)} | {published[2]} | {bar} |")
+          f"{_cell(third_values, 1.0, digits)} | {published[2]} | {bar} |")
   return "\n".join(lines) + "\n"
 
 
