@@ -1,7 +1,8 @@
 """Pairwise distances between point sets, the cost matrix of the matching.
 
-`C[i, j] = ||S_r[i] - s_g[j]||` (DIW-GAN paper, eq. 2) is computed here for the
-euclidean variant, and its square for the poster variant.
+`C[i, j] = ||S_r[i] - s_g[j]||` ([DIW], eq. 2) is computed here for the
+euclidean variant, and its square for the [poster] variant (the short names
+of docs/method.md, References).
 """
 
 from typing import Literal

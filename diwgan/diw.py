@@ -125,7 +125,8 @@ def diw_term(
     anchors: (B, k) the fixed real anchors `S_r`.
     latents: (B, k) this step's generated latents `s_g = E(G(z))`.
     importance_state: the ring buffers (`importance.init_importance_state`).
-    distance: "euclidean" (the paper) or "sqeuclidean" (the poster).
+    distance: "euclidean" ([DIW]) or "sqeuclidean" ([poster]); the short
+      names are those of docs/method.md, References.
     matcher: "auction", "hungarian" or "scipy" (`assignment.match`).
     auction_options: keyword arguments of `assignment.auction`.
     random_matching_key: a PRNG key to pair anchors with a random

@@ -199,6 +199,7 @@ def _prose(text):
   text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
   text = re.sub(r"^(    |\t).*$", "", text, flags=re.MULTILINE)
   text = re.sub(r">= \d+%", "", text)  # a threshold, not a measurement
+  text = re.sub(r"<https?://[^>]*>", "", text)  # a link's digits
   return re.sub(r"`[^`]*`", "", text)
 
 

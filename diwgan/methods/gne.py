@@ -1,4 +1,4 @@
-"""GAN with neighbour embedding ("Improving GAN by neighbor embedding", T.-A. Bui).
+"""GAN with neighbour embedding ([GNE] in docs/method.md, References).
 
 The generator loss gets a t-SNE-style regulariser that keeps the neighbour
 structure of the noise batch in the generated batch (eqs. 1-4):
@@ -8,7 +8,7 @@ structure of the noise batch in the generated batch (eqs. 1-4):
   q_ij = the same with G(z_i), G(z_j),
 
 Student-t (one degree of freedom) similarities on both sides, as the proposal
-chooses, over the pairs i != j of one batch. P depends only on the noise, so
+([GNE]) chooses, over the pairs i != j of one batch. P depends only on the noise, so
 the gradient reaches G through Q alone. The proposal's generator loss is the
 saturating one; here it is the non-saturating loss every method of this
 project uses, so that the regulariser is the only difference from `gan`.

@@ -142,7 +142,7 @@ def methods_config() -> ml_collections.ConfigDict:
   methods.bms_vae_gan.encoder_hidden = (128, 128)
   methods.bms_vae_gan.latent_classifier_hidden = (128, 128)
 
-  # The poster's variant: squared distance, the term weighted by W_l.
+  # The poster's variant ([poster], docs/method.md): squared distance, the term weighted by W_l.
   methods.diwgan_poster = ml_collections.ConfigDict()
   methods.diwgan_poster.loss_weight = 1.0  # W_l
   return methods
