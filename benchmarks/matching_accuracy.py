@@ -28,7 +28,7 @@ import numpy as np
 
 from diwgan.data import mog as mog_data
 from experiments import compare
-from experiments import loop
+from experiments import report
 from experiments.configs import mog as mog_configs
 
 # variant -> (harness method, config overrides, step-benchmark row)
@@ -62,7 +62,7 @@ def run_variant(name, configs, seeds, workdir):
 
 
 def _stats(values):
-  mean, std = loop.mean_std(values)
+  mean, std = report.mean_std(values)
   return {"mean": mean, "std": std,
           "per_seed": np.asarray(values, np.float64).tolist()}
 

@@ -23,8 +23,8 @@ import re
 
 from matplotlib.figure import Figure
 
-from experiments import loop
 from experiments import published
+from experiments import report
 
 BEGIN = "<!-- performance:begin -->"
 END = "<!-- performance:end -->"
@@ -286,7 +286,7 @@ def step_section(results, figures_rel):
 
 
 def _mean_std(values, fmt):
-  mean, std = loop.mean_std(values)
+  mean, std = report.mean_std(values)
   if len(values) == 1:
     return fmt.format(mean)
   return f"{fmt.format(mean)} ({fmt.format(std)})"
@@ -683,12 +683,12 @@ def cells(results):
 
 def _stats(runs):
   hqs = [100 * r["hqs"] for r in runs]
-  hqs_mean, hqs_std = loop.mean_std(hqs)
+  hqs_mean, hqs_std = report.mean_std(hqs)
   return {
       "seeds": len(runs), "modes": [r["modes"] for r in runs],
       "strict": [r["strict_modes"] for r in runs], "hqs": hqs,
       "hqs_mean": hqs_mean, "hqs_std": hqs_std,
-      "jsd_mean": loop.mean_std([r["jsd"] for r in runs])[0],
+      "jsd_mean": report.mean_std([r["jsd"] for r in runs])[0],
       "bar": [r for r in runs if r.get("steps_to_quality") is not None],
       "steps": runs[0]["num_steps"]}
 
@@ -762,9 +762,8 @@ def block_published_table1(data):
 
 def block_reproduction_diwgan(data):
   """Table 1's runs beside the DIW-GAN paper's rows (its protocol is ours)."""
-  from experiments import compare  # pylint: disable=g-import-not-at-top
-  table = compare.reproduction_table(data(TABLE1), preset="diwgan",
-                                     only_published=True)
+  table = report.reproduction_table(data(TABLE1), preset="diwgan",
+                                    only_published=True)
   # Without its "## Beside ..." heading: the page's own heading says it.
   table = table.strip().split("\n", 2)[2]
   verdicts = {}

@@ -34,6 +34,7 @@ from diwgan import checkpointing
 from diwgan import parallel
 from diwgan import training
 from diwgan.training import Trainer, TrainState
+from experiments import report
 from experiments import tensorboard as tensorboard_lib
 from experiments import validation
 
@@ -300,23 +301,6 @@ def _first_non_finite(metrics: Dict[str, np.ndarray]) -> Optional[tuple]:
   return None
 
 
-def mean_std(values) -> Tuple[float, float]:
-  """Mean and sample standard deviation (ddof=1; 0 for one value) over seeds.
-
-  The "mean (std)" of every table over seeds in this project.
-
-  >>> mean_std([1.0, 2.0, 3.0])
-  (2.0, 1.0)
-  >>> mean_std([4.0])
-  (4.0, 0.0)
-  """
-  values = np.asarray(values, np.float64)
-  if values.size == 0:
-    raise ValueError("mean_std of no values")
-  std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-  return float(np.mean(values)), std
-
-
 def _summarise_runs(values: Dict[str, Any], seeds: Optional[Sequence[int]]
                     ) -> Dict[str, Any]:
   """Scalars as they are; per-run arrays as mean, `<name>_std` and per seed.
@@ -329,7 +313,7 @@ def _summarise_runs(values: Dict[str, Any], seeds: Optional[Sequence[int]]
   summary, per_seed = {}, {}
   for name, value in values.items():
     value = np.asarray(value, np.float64)
-    summary[name], summary[f"{name}_std"] = mean_std(value)
+    summary[name], summary[f"{name}_std"] = report.mean_std(value)
     per_seed[name] = [float(v) for v in value]
   summary["per_seed"] = per_seed
   return summary

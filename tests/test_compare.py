@@ -14,6 +14,7 @@ from experiments import compare
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import report
 from experiments import validation
 from experiments.configs import mog as mog_configs
 
@@ -75,7 +76,7 @@ def test_writes_table_json_and_pngs(finished):
                 "ms / step", "step time / gan"):
     assert f"| {label} |" in table, label
   gan = [r for r in runs if r["method"] == "gan"]
-  assert compare._cell([r["modes"] for r in gan], 1.0, 1) in table  # pylint: disable=protected-access
+  assert report._cell([r["modes"] for r in gan], 1.0, 1) in table  # pylint: disable=protected-access
   assert "| 1.00x |" in table
 
 
@@ -123,7 +124,7 @@ def test_collect_only_reports_finished_runs_and_trains_nothing(
   assert collected["runs"][:2] == results["runs"][:2]
   with open(os.path.join(partial, "table.md")) as f:
     table = f.read()
-  assert "| modes (max 8) | " + compare._cell(  # pylint: disable=protected-access
+  assert "| modes (max 8) | " + report._cell(  # pylint: disable=protected-access
       [r["modes"] for r in results["runs"][:2]], 1.0, 1) + " | - |" in table
 
 
@@ -167,7 +168,7 @@ def test_only_report_rebuilds_the_same_table(finished):
   assert os.path.exists(os.path.join(workdir, "samples.png"))
   # And from the JSON alone, in-process.
   with open(os.path.join(workdir, "results.json")) as f:
-    assert compare.format_table(json.load(f)) == table
+    assert report.format_table(json.load(f)) == table
 
 
 def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
@@ -183,7 +184,7 @@ def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
                                    OVERRIDES)
   assert [r["status"] for r in results["runs"]] == ["failed", "failed"]
   assert "became nan" in results["runs"][0]["error"]
-  table = compare.format_table(results)
+  table = report.format_table(results)
   assert "2 failed" in table
   # Each failure is listed with its error, not dropped.
   assert ("| ring | gan | 1 | g_loss became nan at step 3. Last good "
@@ -199,13 +200,13 @@ def test_failed_run_is_recorded_and_counted(tmp_path, monkeypatch):
 
 def test_mean_std_is_the_sample_std_over_seeds():
   values = [0.81, 0.9, 0.87, 0.62]
-  assert loop.mean_std(values) == pytest.approx(
+  assert report.mean_std(values) == pytest.approx(
       (statistics.mean(values), statistics.stdev(values)))
-  assert loop.mean_std([0.5]) == (0.5, 0.0)
+  assert report.mean_std([0.5]) == (0.5, 0.0)
   with pytest.raises(ValueError, match="no values"):
-    loop.mean_std([])
-  assert compare._cell(values, 100.0, 1) == "80.0 (12.6)"  # pylint: disable=protected-access
-  assert compare._cell([], 100.0, 1) == "-"  # pylint: disable=protected-access
+    report.mean_std([])
+  assert report._cell(values, 100.0, 1) == "80.0 (12.6)"  # pylint: disable=protected-access
+  assert report._cell([], 100.0, 1) == "-"  # pylint: disable=protected-access
 
 
 def test_equal_time_steps_scale_with_step_cost():
@@ -270,7 +271,7 @@ def test_equal_time_comparison_trains_each_method_its_steps(
   assert "|  | steps | 20 | 40 |" in table
   # Time to quality: a run's steps at its method's measured step cost.
   results["runs"][1]["steps_to_quality"] = 3000
-  assert "| ring | pacgan | 3 s (3000 steps) |" in compare.format_table(
+  assert "| ring | pacgan | 3 s (3000 steps) |" in report.format_table(
       results)
 
 
@@ -279,7 +280,7 @@ def test_time_to_quality_table_per_seed(finished):
   results = json.loads(json.dumps(results))
   results["runs"][0].update(steps_to_quality=1000, seconds_to_quality=42.4)
   results["runs"][1].update(status="failed")
-  table = compare.format_table(results)
+  table = report.format_table(results)
   assert "| data set | method | seed 0 | seed 1 |" in table
   assert "| ring | gan | 42 s (1000 steps) | failed |" in table
 

@@ -97,7 +97,7 @@ def test_results_include_the_committed_comparison_tables():
   and each table.md is what the table writer makes of its results.json."""
   import json  # pylint: disable=g-import-not-at-top
   from benchmarks import summary  # pylint: disable=g-import-not-at-top
-  from experiments import compare  # pylint: disable=g-import-not-at-top
+  from experiments import report  # pylint: disable=g-import-not-at-top
   with open(os.path.join(ROOT, "docs", "RESULTS.md")) as f:
     text = f.read()
   included = [m.group("path") for m in summary.INCLUDE.finditer(text)]
@@ -109,7 +109,7 @@ def test_results_include_the_committed_comparison_tables():
     with open(os.path.join(folder, "results.json")) as f:
       results = json.load(f)
     with open(os.path.join(ROOT, path)) as f:
-      assert compare.table_markdown(results) == f.read(), path
+      assert report.table_markdown(results) == f.read(), path
 
 
 # --- Every quoted number comes from a committed file --------------------------

@@ -22,6 +22,7 @@ from diwgan.data import mog as mog_data
 from diwgan.metrics import mog as mog_metrics
 from experiments import compare
 from experiments import mog
+from experiments import report
 from experiments.configs import mog as mog_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,7 +183,7 @@ def test_reproduction_table_sets_runs_beside_the_published_rows():
                + _result_runs("grid", "gan", [25, 25, 25], [0.5, 0.9, 0.9])
                + _result_runs("grid", "gne", [3, 3, 3], [0.9, 0.9, 0.9])),
   }
-  table = compare.reproduction_table(results)
+  table = report.reproduction_table(results)
   rows = {line.split(" | ")[1]: line for line in table.splitlines()
           if line.startswith("| grid")}
   assert "| 23.7 (0.6) | 23.8 +- 0.7 | 85.0 (5.0) | 91.3 +- 0.8 |" in (
@@ -193,7 +194,7 @@ def test_reproduction_table_sets_runs_beside_the_published_rows():
   # Without a preset (the project's own protocol) there is nothing to set
   # beside.
   del results["protocol"]["preset"]
-  assert compare.reproduction_table(results) == ""
+  assert report.reproduction_table(results) == ""
 
 
 def test_plan_and_equal_time_refuse_a_preset(tmp_path):

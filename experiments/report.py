@@ -1,0 +1,385 @@
+"""The comparison's report: statistics, tables and figures from results.json.
+
+`experiments.compare` trains the runs and writes `results.json` (its protocol
+and each run's record); everything here reads that dict alone, so a report is
+rebuilt from a committed results.json without training (`--only_report`,
+`benchmarks.summary`). `mean_std` is the "mean (sample std)" over seeds of
+every table; `format_table` is Table 1's layout (rows data set x metric,
+columns methods), each seed's time to quality and the failed runs;
+`reproduction_table` sets the runs beside the published rows of their
+protocol's paper (`experiments.published`); `table_markdown` is table.md (the
+two tables); `plot_sample_grid` and `plot_comparison_curves` draw samples.png
+and curves.png; `write_report` writes all three. This module imports neither
+the harness nor the training loop.
+"""
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import matplotlib.image
+from matplotlib.figure import Figure
+import numpy as np
+
+from experiments import published as published_rows
+from experiments.configs import mog as mog_configs
+
+TABLE = "table.md"
+SAMPLES = "samples.png"
+CURVES = "curves.png"
+
+
+def mean_std(values) -> Tuple[float, float]:
+  """Mean and sample standard deviation (ddof=1; 0 for one value) over seeds.
+
+  The "mean (std)" of every table over seeds in this project.
+
+  >>> mean_std([1.0, 2.0, 3.0])
+  (2.0, 1.0)
+  >>> mean_std([4.0])
+  (4.0, 0.0)
+  """
+  values = np.asarray(values, np.float64)
+  if values.size == 0:
+    raise ValueError("mean_std of no values")
+  std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+  return float(np.mean(values)), std
+
+
+def _cell(values: List[float], scale: float, digits: int) -> str:
+  """The "mean (std)" cell of `scale` x `values` (`mean_std`); "-" if none."""
+  if len(values) == 0:
+    return "-"
+  mean, std = mean_std(scale * np.asarray(values, np.float64))
+  return f"{mean:.{digits}f} ({std:.{digits}f})"
+
+
+def _runs_of(results, dataset, method):
+  return [r for r in results["runs"]
+          if r["dataset"] == dataset and r["method"] == method]
+
+
+def format_table(results: Dict[str, Any]) -> str:
+  """The markdown table of Table 1's layout, from results.json alone."""
+  protocol = results["protocol"]
+  method_names = protocol["methods"]
+  num_seeds = len(protocol["seeds"])
+  done = [r for r in results["runs"] if r["status"] == "done"]
+  steps = sorted({r["num_steps"] for r in done})
+  batches = sorted({r["batch_size"] for r in done})
+  equal_time = protocol.get("equal_time")
+  lines = [
+      "# Mixtures of Gaussians" + (" at equal training time" if equal_time
+                                   else "") + ": mean (std) over seeds",
+      "",
+  ]
+  if equal_time:
+    measured = equal_time["measured_on"]
+    load = measured.get("load_average_start")
+    load = ("?" if load is None else " / ".join(f"{x:.2f}" for x in load))
+    lines += [
+        f"Every method trains for the seconds of {equal_time['reference']}'s "
+        "run (" + ", ".join(
+            f"{d}: {equal_time['budget_seconds'][d]:.0f} s"
+            for d in protocol["configs"]) + "): its steps are that budget "
+        "over its own ms per step, measured by `benchmarks.method_steps` "
+        f"on {measured.get('config')} (batch {measured.get('batch_size')}, "
+        f"{measured.get('date')}, load average {load}): " + ", ".join(
+            f"{m} {equal_time['ms_per_step'][m]:.2f}" for m in method_names)
+        + " ms.",
+        "",
+    ]
+  if protocol.get("preset"):
+    lines += [f"Every run in the {protocol['preset']} protocol "
+              "(docs/baselines.md, \"Protocol presets\").", ""]
+  lines += [
+      f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
+      f"overrides {protocol['overrides'] or 'none'}. "
+      "std is the sample std over seeds (ddof=1). Step times exclude jit "
+      "compilation and evaluation; they are wall-clock on the machine that "
+      "ran each seed and comparable only within one table. "
+      "`[n/N]`: only n of N seeds finished; `k failed`: k seeds stopped on "
+      "a non-finite loss (or an auto-encoder gate), not averaged.",
+      "",
+      "| data set | metric | " + " | ".join(method_names) + " |",
+      "| --- | --- | " + " | ".join("---" for _ in method_names) + " |",
+  ]
+  rows = (("modes", "modes (max {k})", 1.0, 1),
+          ("strict_modes", "strict modes", 1.0, 1),
+          ("hqs", "HQS (%)", 100.0, 1),
+          ("jsd", "JSD", 1.0, 3),
+          ("seconds_per_step", "ms / step", 1000.0, 2))
+  for dataset in protocol["configs"]:
+    num_modes = protocol["num_modes"][dataset]
+    for i, (key, label, scale, digits) in enumerate(rows):
+      cells = []
+      for method in method_names:
+        runs = _runs_of(results, dataset, method)
+        finished = [r for r in runs if r["status"] == "done"]
+        cell = _cell([r[key] for r in finished], scale, digits)
+        failed = sum(r["status"] == "failed" for r in runs)
+        if finished and len(finished) + failed < num_seeds:
+          cell += f" [{len(finished)}/{num_seeds}]"
+        if failed and key == "modes":
+          cell += f" {failed} failed"
+        cells.append(cell)
+      name = dataset if i == 0 else ""
+      lines.append(f"| {name} | {label.format(k=num_modes)} | "
+                   + " | ".join(cells) + " |")
+    lines.append("|  | step time / gan | " + " | ".join(
+        _ratio(results, dataset, m) for m in method_names) + " |")
+    if equal_time:
+      lines.append("|  | steps | " + " | ".join(
+          str(equal_time["num_steps"][dataset][m]) for m in method_names)
+                   + " |")
+  return ("\n".join(lines) + "\n" + _quality_table(results)
+          + _failures(results))
+
+
+def _failures(results: Dict[str, Any]) -> str:
+  """The failed runs with their errors (they stay in the table, counted)."""
+  failed = [r for r in results["runs"] if r["status"] == "failed"]
+  if not failed:
+    return ""
+  lines = ["", "## Failed runs", "",
+           "| data set | method | seed | error |", "| --- | --- | --- | --- |"]
+  for run in failed:
+    error = " ".join(str(run.get("error", "?")).split()).replace("|", "/")
+    lines.append(f"| {run['dataset']} | {run['method']} | {run['seed']} | "
+                 f"{error} |")
+  return "\n".join(lines) + "\n"
+
+
+def _time_to_quality(run: Dict[str, Any], ms_per_step) -> str:
+  if run["status"] != "done":
+    return run["status"]
+  steps = run.get("steps_to_quality")
+  if steps is None:
+    return "not reached"
+  if ms_per_step is not None:
+    return f"{steps * ms_per_step / 1000:.0f} s ({steps} steps)"
+  seconds = run.get("seconds_to_quality")
+  return (f"{seconds:.0f} s ({steps} steps)" if seconds is not None
+          else f"{steps} steps")
+
+
+def _quality_table(results: Dict[str, Any]) -> str:
+  """Per seed: when each run first had every mode and HQS >= the bar."""
+  protocol = results["protocol"]
+  equal_time = protocol.get("equal_time")
+  seeds = protocol["seeds"]
+  lines = [
+      "",
+      "## Time to quality",
+      "",
+      "First evaluation with every mode and HQS >= `eval.quality_hqs` "
+      "(80% by default), per seed; evaluations are every `eval.every` steps. "
+      + ("Seconds are those steps at the measured ms per step above (training "
+         "only; set-up such as the auto-encoder is not counted)."
+         if equal_time else
+         "Seconds are wall-clock from the run's start (set-up, auto-encoder "
+         "and compilation included) on the machine that ran it."),
+      "",
+      "| data set | method | " + " | ".join(f"seed {s}" for s in seeds)
+      + " |",
+      "| --- | --- | " + " | ".join("---" for _ in seeds) + " |",
+  ]
+  for dataset in protocol["configs"]:
+    for method in protocol["methods"]:
+      by_seed = {r["seed"]: r for r in _runs_of(results, dataset, method)}
+      cost = (equal_time["ms_per_step"][method] if equal_time else None)
+      cells = [_time_to_quality(by_seed[s], cost) if s in by_seed else "-"
+               for s in seeds]
+      lines.append(f"| {dataset} | {method} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def _mean_step_time(results, dataset, method) -> Optional[float]:
+  times = [r["seconds_per_step"] for r in _runs_of(results, dataset, method)
+           if r["status"] == "done"]
+  return float(np.mean(times)) if times else None
+
+
+def _ratio(results, dataset, method) -> str:
+  base = _mean_step_time(results, dataset, "gan")
+  mine = _mean_step_time(results, dataset, method)
+  if base is None or mine is None:
+    return "-"
+  return f"{mine / base:.2f}x"
+
+
+def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
+  """Tiles the first seed's final samples PNG: rows methods, cols data sets."""
+  protocol = results["protocol"]
+  method_names, datasets = protocol["methods"], protocol["configs"]
+  fig = Figure(figsize=(3 * len(datasets), 3 * len(method_names)))
+  axes = fig.subplots(len(method_names), len(datasets), squeeze=False)
+  for row, method in enumerate(method_names):
+    for col, dataset in enumerate(datasets):
+      ax = axes[row, col]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      finished = [r for r in _runs_of(results, dataset, method)
+                  if r["status"] == "done"]
+      image = None
+      if finished:
+        first = min(finished, key=lambda r: r["seed"])
+        image_path = os.path.join(workdir, first["samples"])
+        if os.path.exists(image_path):
+          image = matplotlib.image.imread(image_path)
+      if image is not None:
+        ax.imshow(image)
+      else:
+        ax.text(0.5, 0.5, "missing", ha="center", va="center")
+      if row == 0:
+        ax.set_title(dataset)
+      if col == 0:
+        ax.set_ylabel(method)
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def _mean_curve(runs: List[dict]):
+  """(steps, seconds, {metric: (mean, sample std)}) over seeds, common evals."""
+  curves = [r["curve"] for r in runs if r["status"] == "done" and r["curve"]]
+  if not curves:
+    return None
+  length = min(len(c) for c in curves)
+  steps = np.asarray([p["step"] for p in curves[0][:length]])
+  seconds = np.mean([[p["seconds"] for p in c[:length]] for c in curves], 0)
+  stats = {}
+  for key in ("modes", "hqs"):
+    values = np.asarray([[p[key] for p in c[:length]] for c in curves])
+    # The sample std (ddof=1) of the tables (`mean_std`), per step.
+    stats[key] = (values.mean(0),
+                  values.std(0, ddof=1) if len(curves) > 1
+                  else np.zeros(length))
+  return steps, seconds, stats
+
+
+def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
+  """Modes and HQS against steps and against training seconds, per data set."""
+  protocol = results["protocol"]
+  datasets = protocol["configs"]
+  # At equal training time the seconds are steps x the measured step cost
+  # (the table's own clock), not the busy machine's wall-clock.
+  equal_time = protocol.get("equal_time")
+  seconds_label = ("training seconds (at measured step cost)" if equal_time
+                   else "training seconds")
+  fig = Figure(figsize=(16, 3.2 * len(datasets)))
+  axes = fig.subplots(len(datasets), 4, squeeze=False)
+  for row, dataset in enumerate(datasets):
+    for method in protocol["methods"]:
+      curve = _mean_curve(_runs_of(results, dataset, method))
+      if curve is None:
+        continue
+      steps, seconds, stats = curve
+      if equal_time:
+        seconds = steps * equal_time["ms_per_step"][method] / 1000.0
+      for col, (x, key) in enumerate(((steps, "modes"), (steps, "hqs"),
+                                      (seconds, "modes"), (seconds, "hqs"))):
+        mean, std = stats[key]
+        scale = 100.0 if key == "hqs" else 1.0
+        axes[row, col].plot(x, scale * mean, marker=".", label=method)
+        axes[row, col].fill_between(x, scale * (mean - std),
+                                    scale * (mean + std), alpha=0.15)
+    for col, (xlabel, ylabel) in enumerate((
+        ("step", "modes"), ("step", "HQS (%)"),
+        (seconds_label, "modes"), (seconds_label, "HQS (%)"))):
+      ax = axes[row, col]
+      ax.set_xlabel(xlabel)
+      ax.set_ylabel(ylabel)
+      ax.set_title(f"{dataset} (max {protocol['num_modes'][dataset]} modes)"
+                   if col == 0 else dataset)
+    if axes[row, 0].lines:
+      axes[row, 0].legend(fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def reproduction_table(results: Dict[str, Any],
+                       preset: Optional[str] = None,
+                       only_published: bool = False) -> str:
+  """This table's runs beside the published rows of its protocol's paper.
+
+  `preset` defaults to the one results.json records (runs of the project's
+  own protocol record none: pass "diwgan" to set them beside the DIW-GAN
+  paper's Table 1). Empty when that paper has no published rows
+  (`experiments.published`). Per (data set, method): modes, HQS % and the
+  paper's third metric (reverse KL or JSD) as mean (sample std) over the
+  finished seeds, the paper's row as it prints it, and whether the bar is
+  met (modes >= published - 0.5, HQS >= published - 10 points).
+  `only_published` leaves out the methods the paper has no row for.
+  """
+  protocol = results["protocol"]
+  preset = preset or protocol.get("preset")
+  rows = published_rows.PUBLISHED.get(preset)
+  if not rows:
+    return ""
+  third = published_rows.THIRD_METRIC[preset]
+  third_name = {"reverse_kl": "reverse KL", "jsd": "JSD"}[third]
+  pack_size = protocol["overrides"].get(
+      "methods.pacgan.pack_size", mog_configs.PACGAN_PACK_SIZE)
+  lines = [
+      "",
+      f"## Beside the {preset} paper's published rows",
+      "",
+      "Here: mean (sample std) over the finished seeds; published: mean "
+      f"+- {published_rows.SPREAD[preset]}. The bar: modes >= published - "
+      f"{published_rows.MODES_SLACK} and HQS >= published - "
+      f"{published_rows.HQS_SLACK:.0f} points.",
+      "",
+      "| data set | method | seeds | modes here | modes published | HQS % "
+      f"here | HQS % published | {third_name} here | {third_name} published "
+      "| bar |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
+
+  def printed(row, name, scale_fmt):
+    value = scale_fmt.format(row[name])
+    err = row.get(f"{name}_err")
+    return value if err is None else f"{value} +- {scale_fmt.format(err)}"
+
+  for dataset in protocol["configs"]:
+    for method in protocol["methods"]:
+      key = published_rows.method_key(method, pack_size)
+      row = rows.get((dataset, key))
+      done = [r for r in _runs_of(results, dataset, method)
+              if r["status"] == "done"]
+      if not done or (row is None and only_published):
+        continue
+      modes = [r["modes"] for r in done]
+      hqs = [r["hqs"] for r in done]
+      third_values = [r[third] for r in done if third in r]
+      digits = 2 if third == "reverse_kl" else 3
+      if row is None:
+        published = ["no published row"] * 3
+        bar = "-"
+      else:
+        published = [printed(row, "modes", "{:.1f}"),
+                     printed(row, "hqs", "{:.1f}"),
+                     printed(row, third, f"{{:.{digits}f}}")]
+        bar = ("met" if published_rows.meets_bar(
+            float(np.mean(modes)), 100.0 * float(np.mean(hqs)), row)
+               else "**missed**")
+      lines.append(
+          f"| {dataset} | {key} | {len(done)} | {_cell(modes, 1.0, 1)} | "
+          f"{published[0]} | {_cell(hqs, 100.0, 1)} | {published[1]} | "
+          f"{_cell(third_values, 1.0, digits)} | {published[2]} | {bar} |")
+  return "\n".join(lines) + "\n"
+
+
+def table_markdown(results: Dict[str, Any]) -> str:
+  """table.md: `format_table`, then `reproduction_table` (for a preset)."""
+  return format_table(results) + reproduction_table(results)
+
+
+def write_report(results: Dict[str, Any], workdir: str) -> str:
+  """Writes table.md, samples.png and curves.png; returns the table."""
+  table = table_markdown(results)
+  with open(os.path.join(workdir, TABLE), "w") as f:
+    f.write(table)
+  plot_sample_grid(results, workdir, os.path.join(workdir, SAMPLES))
+  plot_comparison_curves(results, os.path.join(workdir, CURVES))
+  return table
