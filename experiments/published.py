@@ -4,7 +4,7 @@
 table: the mean and the spread the paper prints, as it prints them. The
 method key is the `--method` name, with the pack size for PacGAN
 (`pacgan2`, ...). The comparison harness sets its runs beside these rows
-(`experiments.compare.reproduction_table`) and checks the bar of
+(`experiments.report.reproduction_table`) and checks the bar of
 docs/baselines.md ("Protocol presets"): modes >= published - 0.5 and
 HQS >= published - 10 points.
 
