@@ -166,16 +166,6 @@ def check_diw_gradient(rng):
   return {"max_abs_error": error, "ok": error <= 1e-5}
 
 
-def _median_seconds(fn, repeats):
-  jax.block_until_ready(fn())  # compile and warm
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
 def time_matching(sizes, rng):
   """ms per solve at each n: auction cold / warm, Hungarian, scipy on host."""
   rows = []
@@ -190,10 +180,10 @@ def time_matching(sizes, rng):
                         jnp.float32)
     zeros = jnp.zeros((n,), jnp.float32)
     row = {"n": n}
-    row["auction_cold_ms"] = 1e3 * _median_seconds(
+    row["auction_cold_ms"] = 1e3 * common.median_seconds(
         lambda: auction(cost, zeros), sizes.timing_repeats)
     warm_prices = auction(cost, zeros).prices
-    row["auction_warm_ms"] = 1e3 * _median_seconds(
+    row["auction_warm_ms"] = 1e3 * common.median_seconds(
         lambda: auction(moved, warm_prices), sizes.timing_repeats)
 
     def scipy_host():
@@ -201,10 +191,10 @@ def time_matching(sizes, rng):
       _, columns = scipy.optimize.linear_sum_assignment(host)
       return jax.device_put(columns)
 
-    row["scipy_host_ms"] = 1e3 * _median_seconds(scipy_host,
-                                                 sizes.timing_repeats)
+    row["scipy_host_ms"] = 1e3 * common.median_seconds(scipy_host,
+                                                       sizes.timing_repeats)
     if n <= sizes.hungarian_max:
-      row["hungarian_ms"] = 1e3 * _median_seconds(
+      row["hungarian_ms"] = 1e3 * common.median_seconds(
           lambda: hungarian(cost), max(1, sizes.timing_repeats // 2))
     row["auction_over_scipy"] = row["auction_cold_ms"] / row["scipy_host_ms"]
     if "hungarian_ms" in row:
@@ -236,8 +226,8 @@ def time_steps(sizes):
   states = {m: e.initial_state() for m, e in experiments.items()}
   for name, experiment in experiments.items():
     train = parallel.make_train_steps(experiment.trainer, donate=False)
-    seconds = _median_seconds(lambda: train(states[name], sizes.chunk)[1],
-                              sizes.timing_repeats)
+    seconds = common.median_seconds(
+        lambda: train(states[name], sizes.chunk)[1], sizes.timing_repeats)
     out[f"{name}_step_ms"] = 1e3 * seconds / sizes.chunk
   out["diwgan_over_gan"] = out["diwgan_step_ms"] / out["gan_step_ms"]
 
@@ -247,8 +237,8 @@ def time_steps(sizes):
   stacked = parallel.stack_runs([states["diwgan"]] * sizes.seeds)
   train = parallel.make_train_steps(diw.trainer, vmap_runs=True,
                                     donate=False)
-  seconds = _median_seconds(lambda: train(stacked, sizes.chunk)[1],
-                            sizes.timing_repeats)
+  seconds = common.median_seconds(lambda: train(stacked, sizes.chunk)[1],
+                                  sizes.timing_repeats)
   out["vmapped_seeds"] = sizes.seeds
   out["vmapped_run_steps_per_sec"] = sizes.seeds * sizes.chunk / seconds
 
@@ -258,8 +248,8 @@ def time_steps(sizes):
   if mesh.size > 1 and sizes.batch_size % mesh.size == 0:
     train = parallel.make_train_steps(diw.trainer, mesh=mesh, donate=False)
     replicated = parallel.replicate(states["diwgan"], mesh)
-    seconds = _median_seconds(lambda: train(replicated, sizes.chunk)[1],
-                              sizes.timing_repeats)
+    seconds = common.median_seconds(
+        lambda: train(replicated, sizes.chunk)[1], sizes.timing_repeats)
     out["data_parallel_step_ms"] = 1e3 * seconds / sizes.chunk
   return out
 

@@ -44,12 +44,6 @@ def _distances(x, y):
   return np.linalg.norm(x[:, None] - y[None], axis=-1).astype(np.float32)
 
 
-def _run(fn, *args, **kwargs):
-  with common.Timer() as timer:
-    out = jax.block_until_ready(fn(*args, **kwargs))
-  return timer, out
-
-
 def _scipy(cost):
   _, cols = scipy.optimize.linear_sum_assignment(cost)
   return cols
@@ -121,12 +115,12 @@ def cold(n, *, repeats, dim, seed, hungarian_max, jacobi_max):
       jax.block_until_ready(solve(costs[0]))
   stats = {name: _Stats() for name in ["scipy", *solvers]}
   for cost in costs:
-    timer, cols = _run(_scipy, cost)
+    timer, cols = common.timed_call(_scipy, cost)
     optimum = _total(cost, cols)
     stats["scipy"].add(timer, cost, cols, optimum)
     for name, solve in solvers.items():
       if enabled[name]:
-        timer, result = _run(solve, cost)
+        timer, result = common.timed_call(solve, cost)
         stats[name].add(timer, cost, result.assignment, optimum,
                         None if name == "hungarian" else result)
   row = {"n": n, "repeats": repeats}
@@ -153,16 +147,16 @@ def drift(n, *, steps, drift_std, dim, seed):
     x = x + drift_std * rng.normal(size=x.shape)
     y = y + drift_std * rng.normal(size=y.shape)
     cost = _distances(x, y)
-    timer, cols = _run(_scipy, cost)
+    timer, cols = common.timed_call(_scipy, cost)
     optimum = _total(cost, cols)
     stats["scipy"].add(timer, cost, cols, optimum)
-    timer, result = _run(assignment.auction, cost)
+    timer, result = common.timed_call(assignment.auction, cost)
     stats["cold"].add(timer, cost, result.assignment, optimum, result)
-    timer, warm_prices = _run(
+    timer, warm_prices = common.timed_call(
         assignment.auction, cost, prices=warm_prices.prices)
     stats["warm_prices"].add(timer, cost, warm_prices.assignment, optimum,
                              warm_prices)
-    timer, warm_full = _run(
+    timer, warm_full = common.timed_call(
         assignment.auction, cost, prices=warm_full.prices,
         assignment=warm_full.assignment)
     stats["warm"].add(timer, cost, warm_full.assignment, optimum, warm_full)
@@ -205,23 +199,24 @@ def recorded(costs, initial_prices, *, baseline_steps):
       "hungarian")}
   warm_prices = jacobi_prices = initial_prices
   for step, cost in enumerate(costs):
-    timer, cols = _run(_scipy, cost)
+    timer, cols = common.timed_call(_scipy, cost)
     optimum = _total(cost, cols)
     stats["scipy"].add(timer, cost, cols, optimum)
     # The previous step's prices passed along (DIW-GAN before issue 4).
-    timer, result = _run(assignment.auction, cost, prices=warm_prices)
+    timer, result = common.timed_call(assignment.auction, cost,
+                                      prices=warm_prices)
     warm_prices = result.prices
     stats["auction_warm"].add(timer, cost, result.assignment, optimum, result)
     # As DIW-GAN calls it now.
-    timer, result = _run(assignment.auction, cost)
+    timer, result = common.timed_call(assignment.auction, cost)
     stats["auction_cold"].add(timer, cost, result.assignment, optimum, result)
     if step < baseline_steps:
-      timer, result = _run(assignment.auction, cost, prices=jacobi_prices,
-                           **jacobi_previous)
+      timer, result = common.timed_call(
+          assignment.auction, cost, prices=jacobi_prices, **jacobi_previous)
       jacobi_prices = result.prices
       stats["jacobi_previous_warm"].add(timer, cost, result.assignment,
                                         optimum, result)
-      timer, result = _run(hungarian, cost)
+      timer, result = common.timed_call(hungarian, cost)
       stats["hungarian"].add(timer, cost, result.assignment, optimum)
   row = {"steps": len(costs), "baseline_steps": baseline_steps}
   for name, stat in stats.items():

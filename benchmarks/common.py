@@ -1,17 +1,20 @@
-"""Helpers shared by the benchmark scripts: machine description, JSON output.
+"""Helpers shared by the benchmark scripts: machine, JSON output, timing.
 
 Timings on a shared machine move with its load, so every benchmark records
 the load average before and after it ran, and compares implementations only
 side by side within one run (interleaved, ratios).
 """
 
+import dataclasses
 import datetime
 import json
 import os
 import platform
 import time
+from typing import Any, Callable, Mapping
 
 import jax
+import numpy as np
 
 
 def cpu_model() -> str:
@@ -85,3 +88,85 @@ class Timer:
     self.wall = time.perf_counter() - self._wall
     self.cpu = time.process_time() - self._cpu
     return False
+
+
+def timed_call(fn: Callable[..., Any], *args, **kwargs) -> tuple[Timer, Any]:
+  """Times one call of `fn`, its result blocked until ready inside the timing.
+
+  Returns:
+    (the `Timer` of the call, its result).
+  """
+  with Timer() as timer:
+    out = jax.block_until_ready(fn(*args, **kwargs))
+  return timer, out
+
+
+@dataclasses.dataclass
+class CallTimes:
+  """The timings of one function in `time_calls`.
+
+  Attributes:
+    first: the `Timer` of the first call (jit compilation and warm-up), not
+      among the samples.
+    wall: wall-clock seconds of each timed call.
+    cpu: process-CPU seconds of each timed call.
+  """
+  first: Timer
+  wall: list[float]
+  cpu: list[float]
+
+
+def time_calls(fns: Mapping[str, Callable[[], Any]],
+               repeats: int) -> dict[str, CallTimes]:
+  """Times `repeats` calls of each function after one warm-up call.
+
+  Every function is called once first (compilation and warm-up, kept apart
+  as `first`), then `repeats` rounds call them in turn, interleaved so that a
+  change of machine load affects them alike. Each call's result is blocked
+  until ready inside its timing (`timed_call`).
+
+  Args:
+    fns: name -> function of no arguments.
+    repeats: timed calls of each function.
+
+  Returns:
+    name -> its `CallTimes`.
+  """
+  times = {}
+  for name, fn in fns.items():
+    first, _ = timed_call(fn)
+    times[name] = CallTimes(first=first, wall=[], cpu=[])
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      timer, _ = timed_call(fn)
+      times[name].wall.append(timer.wall)
+      times[name].cpu.append(timer.cpu)
+  return times
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+  """Median wall-clock seconds of `repeats` calls of `fn` after a warm-up."""
+  return float(np.median(time_calls({"fn": fn}, repeats)["fn"].wall))
+
+
+def continuing(train: Callable[[Any, int], Any], state: Any,
+               steps: int) -> Callable[[], Any]:
+  """A function of no arguments running `steps` steps of `train` per call.
+
+  Each call continues from the state the previous call returned (the first
+  from `state`), as the training loop does.
+
+  Args:
+    train: `(state, steps) -> (state, metrics)`.
+    state: the state of the first call.
+    steps: the steps argument of every call.
+
+  Returns:
+    The function, returning each call's `(state, metrics)`.
+  """
+  def call():
+    nonlocal state
+    out = train(state, steps)
+    state = out[0]
+    return out
+  return call

@@ -24,9 +24,7 @@ The data are a fixed-seed mixture of 10 correlated Gaussian clusters.
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 import tracemalloc
 
 import jax
@@ -49,16 +47,6 @@ def _data(num_points, dim, num_queries, seed):
   return data[:num_points], data[num_points:]
 
 
-def _median_time(fn, repeats):
-  fn()  # warm-up (compilation for the JAX versions)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
 def _temp_bytes(jitted, *args):
   analysis = jitted.lower(*args).compile().memory_analysis()
   return None if analysis is None else int(analysis.temp_size_in_bytes)
@@ -72,7 +60,7 @@ def run(num_points, dim, num_queries, chunk_size, repeats, seed):
   # scipy (float64, compiled Cython loop).
   reference_kde = stats.gaussian_kde(points64.T)
   reference = reference_kde.logpdf(queries64.T)
-  scipy_time = _median_time(
+  scipy_time = common.median_seconds(
       lambda: reference_kde.logpdf(queries64.T), max(1, repeats // 3)
   )
   tracemalloc.start()
@@ -87,24 +75,22 @@ def run(num_points, dim, num_queries, chunk_size, repeats, seed):
   )
   jax_queries = jnp.asarray(queries)
   ours = np.asarray(ours_fn(ours_kde, jax_queries), np.float64)
-  ours_time = _median_time(
-      lambda: ours_fn(ours_kde, jax_queries).block_until_ready(), repeats
+  ours_time = common.median_seconds(
+      lambda: ours_fn(ours_kde, jax_queries), repeats
   )
   ours_temp = _temp_bytes(ours_fn, ours_kde, jax_queries)
   fit_fn = jax.jit(kde_lib.fit_kde, static_argnames="bandwidth")
   jax_points = jnp.asarray(points)
-  fit_time = _median_time(
-      lambda: jax.block_until_ready(fit_fn(jax_points, bandwidth="scott")),
-      repeats,
+  fit_time = common.median_seconds(
+      lambda: fit_fn(jax_points, bandwidth="scott"), repeats
   )
 
   # jax.scipy.stats.gaussian_kde (float32, vmapped over all pairs).
   jax_scipy_kde = jax.scipy.stats.gaussian_kde(jax_points.T)
   jax_scipy_fn = jax.jit(lambda kde, q: kde.logpdf(q.T))
   jax_scipy = np.asarray(jax_scipy_fn(jax_scipy_kde, jax_queries), np.float64)
-  jax_scipy_time = _median_time(
-      lambda: jax_scipy_fn(jax_scipy_kde, jax_queries).block_until_ready(),
-      repeats,
+  jax_scipy_time = common.median_seconds(
+      lambda: jax_scipy_fn(jax_scipy_kde, jax_queries), repeats
   )
   jax_scipy_temp = _temp_bytes(jax_scipy_fn, jax_scipy_kde, jax_queries)
 

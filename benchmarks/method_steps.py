@@ -23,10 +23,10 @@ import os
 import platform
 import statistics
 import sys
-import time
 
 import jax
 
+from benchmarks import common
 from experiments import methods as experiment_methods
 from experiments import mog
 from experiments.configs import mog as mog_configs
@@ -76,24 +76,15 @@ def main(argv):
     config.method = name
     config.batch_size = args.batch_size
     experiment = mog.build_experiment(config)
-    state = experiment.initial_state()
     train = jax.jit(experiment.trainer.train_steps, static_argnums=1)
-    state, metrics = train(state, args.chunk)  # compile and warm up
-    jax.block_until_ready(metrics)
-    runners[name] = [train, state]
-    print(f"compiled {name}", flush=True)
+    runners[name] = common.continuing(train, experiment.initial_state(),
+                                      args.chunk)
+    print(f"built {name}", flush=True)
 
-  times = {name: {"wall": [], "cpu": []} for name in args.methods}
-  for _ in range(args.rounds):
-    for name in args.methods:
-      train, state = runners[name]
-      wall, cpu = time.perf_counter(), time.process_time()
-      state, metrics = train(state, args.chunk)
-      jax.block_until_ready(metrics)
-      wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-      runners[name][1] = state
-      times[name]["wall"].append(1000 * wall / args.chunk)
-      times[name]["cpu"].append(1000 * cpu / args.chunk)
+  # The first call of each compiles and warms up, untimed.
+  times = {name: {"wall": [1000 * s / args.chunk for s in t.wall],
+                  "cpu": [1000 * s / args.chunk for s in t.cpu]}
+           for name, t in common.time_calls(runners, args.rounds).items()}
 
   base = {kind: statistics.median(times["gan"][kind])
           for kind in ("wall", "cpu")}

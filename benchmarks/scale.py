@@ -32,10 +32,9 @@ used.
 """
 
 import argparse
-import statistics
-import time
 
 import jax
+import numpy as np
 
 # Emulated CPU devices exist only if asked for before the backend starts;
 # a GPU/TPU backend ignores it.
@@ -62,18 +61,10 @@ def _config(batch_size, seed=0, method="diwgan"):
 
 
 def _time_chunks(train, state, steps, repeats):
-  """(first call seconds, median seconds per chunk, final state)."""
-  start = time.perf_counter()
-  state, _ = train(state, steps)
-  jax.block_until_ready(state)
-  first = time.perf_counter() - start
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    state, _ = train(state, steps)
-    jax.block_until_ready(state)
-    times.append(time.perf_counter() - start)
-  return first, statistics.median(times), state
+  """(first call seconds, median seconds per chunk) of consecutive chunks."""
+  times = common.time_calls(
+      {"chunk": common.continuing(train, state, steps)}, repeats)["chunk"]
+  return times.first.wall, float(np.median(times.wall))
 
 
 def run(*, device_counts, num_seeds, steps, repeats, batch_size):
@@ -98,13 +89,13 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
     train = parallel.make_train_steps(experiment.trainer, mesh=mesh,
                                       donate=False)
     state = parallel.replicate(initial, mesh) if count > 1 else initial
-    first, chunk, _ = _time_chunks(train, state, steps, repeats)
+    first, chunk = _time_chunks(train, state, steps, repeats)
     results["devices"].append({
         "devices": count, "steps_per_sec": steps / chunk,
         "first_call_seconds": first})
 
   gan = mog.build_experiment(_config(batch_size, method="gan"))
-  _, chunk, _ = _time_chunks(
+  _, chunk = _time_chunks(
       parallel.make_train_steps(gan.trainer, donate=False),
       gan.initial_state(), steps, repeats)
   results["gan_one_device_steps_per_sec"] = steps / chunk
@@ -117,9 +108,9 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
   one = parallel.make_train_steps(experiment.trainer, donate=False)
   many = parallel.make_train_steps(experiment.trainer, vmap_runs=True,
                                    donate=False)
-  first_one, chunk_one, _ = _time_chunks(
+  first_one, chunk_one = _time_chunks(
       one, parallel.select_run(states, 0), steps, repeats)
-  first_many, chunk_many, _ = _time_chunks(many, states, steps, repeats)
+  first_many, chunk_many = _time_chunks(many, states, steps, repeats)
   results["seeds"] = {
       "one_run_steps_per_sec": steps / chunk_one,
       "vmapped_steps_per_sec": steps / chunk_many,
@@ -142,7 +133,7 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
         experiment.trainer, mesh=mesh, vmap_runs=True, shard_runs=count > 1,
         donate=False)
     placed = parallel.shard_runs_over(states, mesh) if count > 1 else states
-    first, chunk, _ = _time_chunks(train, placed, steps, repeats)
+    first, chunk = _time_chunks(train, placed, steps, repeats)
     results["seed_sharded"].append({
         "devices": count, "seeds_per_device": num_seeds // count,
         "run_steps_per_sec": num_seeds * steps / chunk,
@@ -172,7 +163,7 @@ def seed_throughput(*, methods, device_counts, num_seeds, steps, repeats,
     seeds = loop.build_runs(lambda c, _: mog.build_experiment(c), config)
     trainer = mog.build_experiment(_config(batch_size, method=method)).trainer
     states = seeds.initial_state()
-    _, chunk_one, _ = _time_chunks(
+    _, chunk_one = _time_chunks(
         parallel.make_train_steps(trainer, donate=False),
         parallel.select_run(states, 0), steps, repeats)
     row = {"sequential_run_steps_per_sec": steps / chunk_one, "sharded": []}
@@ -184,7 +175,7 @@ def seed_throughput(*, methods, device_counts, num_seeds, steps, repeats,
           trainer, mesh=mesh, vmap_runs=True, shard_runs=count > 1,
           donate=False)
       placed = parallel.shard_runs_over(states, mesh) if count > 1 else states
-      _, chunk, _ = _time_chunks(train, placed, steps, repeats)
+      _, chunk = _time_chunks(train, placed, steps, repeats)
       row["sharded"].append({
           "devices": count, "run_steps_per_sec": num_seeds * steps / chunk,
           "speedup_vs_sequential": num_seeds * chunk_one / chunk})

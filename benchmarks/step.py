@@ -30,6 +30,7 @@ Prints tables and writes JSON to --output.
 import argparse
 import copy
 import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -56,19 +57,13 @@ def _chunk_fn(trainer):
 
 def _time_chunks(variants, states, chunk, repeats):
   """Median seconds per step of each variant, interleaved over repeats."""
-  fns = {name: _chunk_fn(trainer) for name, trainer in variants.items()}
-  for name, fn in fns.items():  # Compile and warm.
-    jax.block_until_ready(fn(states[name], chunk))
-  walls = {name: [] for name in variants}
-  cpus = {name: [] for name in variants}
-  for _ in range(repeats):
-    for name, fn in fns.items():
-      with common.Timer() as timer:
-        jax.block_until_ready(fn(states[name], chunk))
-      walls[name].append(timer.wall / chunk)
-      cpus[name].append(timer.cpu / chunk)
-  return ({name: float(np.median(v)) for name, v in walls.items()},
-          {name: float(np.median(v)) for name, v in cpus.items()})
+  fns = {name: functools.partial(_chunk_fn(trainer), states[name], chunk)
+         for name, trainer in variants.items()}
+  times = common.time_calls(fns, repeats)
+  return ({name: float(np.median([w / chunk for w in t.wall]))
+           for name, t in times.items()},
+          {name: float(np.median([c / chunk for c in t.cpu]))
+           for name, t in times.items()})
 
 
 def _with_matcher(trainer, **fields):
@@ -219,8 +214,7 @@ def profile(trainer, state, *, problems, repeats):
   for _ in range(repeats):
     for x in inputs:
       for name, piece in pieces.items():
-        with common.Timer() as timer:
-          jax.block_until_ready(piece(x))
+        timer, _ = common.timed_call(piece, x)
         wall[name].append(timer.wall)
         cpu[name].append(timer.cpu)
   return {name: {"ms": float(np.mean(wall[name])) * 1e3,
