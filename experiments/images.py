@@ -40,13 +40,13 @@ from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
-from diwgan import autoencoder as autoencoder_lib
 from diwgan import methods as methods_lib
 from diwgan import models
 from diwgan import training
 from diwgan.data import images as image_data
 from diwgan.metrics import images as image_metrics
 from experiments import cli
+from experiments import diw_setup
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import validation
@@ -211,52 +211,19 @@ def _real_set(config, data, key) -> jax.Array:
   return image_data.gather(data, indices).images
 
 
-def _pretrained_diw_state(config, autoencoder, sample_real, real_set, keys,
-                          classifier, workdir) -> methods_lib.DIWState:
-  """Auto-encoder (gated), anchors from the encoded real set, their quality.
+def _anchor_quality(config, autoencoder, classifier):
+  """(auto-encoder params, anchors) -> the decoded anchors' digit coverage."""
 
-  Args:
-    config: the run's config.
-    autoencoder: the conv auto-encoder module.
-    sample_real: (key, batch) -> real images, to train the auto-encoder.
-    real_set: () -> the real images to encode.
-    keys: (auto-encoder key, anchor key).
-    classifier: () -> the digit classifier, or None for non-digit sets.
-    workdir: where `anchor_quality.json` goes.
-  """
-  ae = config.autoencoder
-  ae_key, anchor_key = keys
-  ae_params = autoencoder_lib.train_autoencoder_on_sampler(
-      autoencoder, sample_real, ae_key, steps=ae.steps,
-      batch_size=ae.batch_size, learning_rate=ae.learning_rate)
-  real = real_set()
-  report = autoencoder_lib.reconstruction_report(autoencoder, ae_params, real)
-  logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
-               float(report.relative_mse), ae.max_relative_mse)
-  autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
-  encode = jax.jit(functools.partial(autoencoder.apply,
-                                     method=autoencoder.encode))
-  real_latents = jnp.concatenate([
-      encode(ae_params, real[i : i + config.eval.chunk])
-      for i in range(0, real.shape[0], config.eval.chunk)])
-  del real
-  anchors = methods_lib.draw_anchors(
-      real_latents, anchor_key, config.batch_size,
-      bandwidth=config.diw.anchor_bandwidth)
-  quality = {"autoencoder_relative_mse": float(report.relative_mse)}
-  if classifier is not None:
+  def anchor_quality(ae_params, anchors):
     decoded = autoencoder.apply(ae_params, anchors, method=autoencoder.decode)
     model = classifier()
     found = _coverage_metrics(
         image_metrics.classify(model.module, model.params, decoded),
         image_data.is_stacked(config.dataset))
-    quality.update({
-        f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
-        for k, v in found.items()})
-    quality["num_anchors"] = config.batch_size
-  loop.save_anchor_quality(workdir, quality)
-  return methods_lib.init_diw_state(
-      ae_params, anchors, history=config.diw.history)
+    return {**{f"anchor_{k}": v for k, v in found.items()},
+            "num_anchors": config.batch_size}
+
+  return anchor_quality
 
 
 def _evaluator(config, networks, classifier, key):
@@ -344,10 +311,12 @@ def build_experiment(
           method, jax.random.fold_in(init_key, 1), networks,
           jnp.zeros((1,) + shape, jnp.float32))
     if pretrain:
-      return _pretrained_diw_state(
-          config, autoencoder, sample_real,
-          lambda: _real_set(config, data, real_key), (ae_key, anchor_key),
-          classifier, workdir)
+      return diw_setup.pretrained_diw_state(
+          config, autoencoder, lambda: _real_set(config, data, real_key),
+          (ae_key, anchor_key), workdir, sample_real=sample_real,
+          encode_chunk=config.eval.chunk,
+          anchor_quality=(None if classifier is None else _anchor_quality(
+              config, autoencoder, classifier)))
     # The checkpoint template: same structure, no training.
     return methods_lib.init_diw_state(
         autoencoder.init(ae_key, jnp.zeros((1,) + shape)),

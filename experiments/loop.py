@@ -226,16 +226,6 @@ def make_trainer(
   )
 
 
-def save_anchor_quality(workdir: Optional[str], quality: Dict[str, Any]
-                        ) -> None:
-  """Logs the anchors' quality and writes `<workdir>/anchor_quality.json`."""
-  logging.info("Anchor quality: %s", quality)
-  if workdir is not None and jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "anchor_quality.json"), "w") as f:
-      json.dump(quality, f, indent=2)
-
-
 def initialize_distributed(
     coordinator_address: Optional[str],
     *,

@@ -20,19 +20,18 @@ import copy
 import functools
 from typing import Optional
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 from matplotlib.figure import Figure
 import ml_collections
 
-from diwgan import autoencoder as autoencoder_lib
 from diwgan import methods as methods_lib
 from diwgan import models
 from diwgan import training
 from diwgan.data import mog
 from diwgan.metrics import mog as mog_metrics
 from experiments import cli
+from experiments import diw_setup
 from experiments import loop
 from experiments import methods as experiment_methods
 from experiments import validation
@@ -80,6 +79,12 @@ def build_experiment(
   uses_ae = experiment_methods.needs_autoencoder(config.method)
 
   sample = jax.jit(mog.sample_mixture, static_argnums=2)
+  decode = jax.jit(functools.partial(autoencoder.apply,
+                                     method=autoencoder.decode))
+
+  def anchor_quality(ae_params, anchors):
+    result = _mixture_metrics(decode(ae_params, anchors), mixture, config)
+    return {f"anchor_{k}": v for k, v in _metrics_dict(result).items()}
 
   def method_state(pretrain: bool):
     if not uses_ae:
@@ -91,36 +96,9 @@ def build_experiment(
       anchors = jnp.zeros((config.batch_size, config.autoencoder.latent_dim))
       return methods_lib.init_diw_state(
           ae_params, anchors, history=config.diw.history)
-    real = sample(mixture, real_key, config.num_real)
-    ae = config.autoencoder
-    ae_params = autoencoder_lib.train_autoencoder(
-        autoencoder, real, ae_key, steps=ae.steps, batch_size=ae.batch_size,
-        learning_rate=ae.learning_rate)
-    report = autoencoder_lib.reconstruction_report(autoencoder, ae_params, real)
-    logging.info("Auto-encoder: relative MSE %.3g (bound %g).",
-                 float(report.relative_mse), ae.max_relative_mse)
-    autoencoder_lib.check_quality(report, max_relative_mse=ae.max_relative_mse)
-
-    @jax.jit
-    def anchors_and_decoded(ae_params, real):
-      real_latents = autoencoder.apply(ae_params, real,
-                                       method=autoencoder.encode)
-      anchors = methods_lib.draw_anchors(
-          real_latents, anchor_key, config.batch_size,
-          bandwidth=config.diw.anchor_bandwidth)
-      return anchors, autoencoder.apply(ae_params, anchors,
-                                        method=autoencoder.decode)
-
-    anchors, decoded = anchors_and_decoded(ae_params, real)
-    quality = {
-        "autoencoder_relative_mse": float(report.relative_mse),
-        **{f"anchor_{k}": loop._to_python(v)  # pylint: disable=protected-access
-           for k, v in _metrics_dict(
-               _mixture_metrics(decoded, mixture, config)).items()},
-    }
-    loop.save_anchor_quality(workdir, quality)
-    return methods_lib.init_diw_state(
-        ae_params, anchors, history=config.diw.history)
+    return diw_setup.pretrained_diw_state(
+        config, autoencoder, lambda: sample(mixture, real_key, config.num_real),
+        (ae_key, anchor_key), workdir, anchor_quality=anchor_quality)
 
   # The set-up as a few compiled programs: op by op, the flax inits and
   # samplers would compile ~150 tiny programs (~15 s on a 2-core CPU).
