@@ -44,7 +44,7 @@ from diwgan import importance
 from diwgan import kde as kde_lib
 from diwgan import parallel
 from experiments import mog
-from experiments.configs import mog as mog_configs
+from experiments.configs import mixtures
 
 # Matchers of the check: name -> (cost -> AuctionResult), all jitted.
 MATCHERS = {
@@ -205,7 +205,7 @@ def time_matching(sizes, rng):
 
 
 def _config(sizes, method="diwgan", num_steps=None):
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.method = method
   config.batch_size = sizes.batch_size
   if sizes is SMALL:

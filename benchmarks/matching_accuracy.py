@@ -28,8 +28,8 @@ import numpy as np
 
 from diwgan.data import mog as mog_data
 from experiments import compare
+from experiments.configs import mixtures
 from experiments import report
-from experiments.configs import mog as mog_configs
 
 # variant -> (harness method, config overrides, step-benchmark row)
 VARIANTS = {
@@ -77,7 +77,7 @@ def collect(name, configs, workdir):
   method = VARIANTS[name][0]
   out = {}
   for dataset in configs:
-    config = mog_configs.get_config(dataset)
+    config = mixtures.get_config(dataset)
     num_steps = config.num_steps
     folder = os.path.join(workdir, name, dataset, method)
     runs = []

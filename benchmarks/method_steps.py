@@ -27,9 +27,9 @@ import sys
 import jax
 
 from benchmarks import common
-from experiments import methods as experiment_methods
+from experiments.configs import mixtures
 from experiments import mog
-from experiments.configs import mog as mog_configs
+from experiments import registry
 
 DEFAULT_METHODS = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
                    "diwgan")
@@ -48,7 +48,7 @@ def _machine() -> dict:
 def _parse(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="ring",
-                      choices=mog_configs.CONFIGS)
+                      choices=mixtures.CONFIGS)
   parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
   parser.add_argument("--batch_size", type=int, default=512)
   parser.add_argument("--chunk", type=int, default=50,
@@ -59,9 +59,9 @@ def _parse(argv):
   args = parser.parse_args(argv)
   args.methods = args.methods.split(",")
   for name in args.methods:
-    if name not in experiment_methods.METHODS:
+    if name not in registry.METHODS:
       parser.error(f"unknown method {name!r}; valid: "
-                   f"{', '.join(experiment_methods.METHODS)}")
+                   f"{', '.join(registry.METHODS)}")
   if "gan" not in args.methods:
     args.methods.insert(0, "gan")
   return args
@@ -72,7 +72,7 @@ def main(argv):
   platform_info = _machine()
   runners = {}
   for name in args.methods:
-    config = mog_configs.get_config(args.config)
+    config = mixtures.get_config(args.config)
     config.method = name
     config.batch_size = args.batch_size
     experiment = mog.build_experiment(config)

@@ -6,7 +6,7 @@ Run (about 5 minutes on a 2-core CPU, most of it the auto-encoder and the
   python -m benchmarks.record_costs
   python -m benchmarks.record_costs --phases=200,3000 --steps=300
 
-Trains the default ring config (`experiments.configs.mog.get_config("ring")`,
+Trains the default ring config (`experiments.configs.mixtures.get_config("ring")`,
 batch 512, latent dim 8, matcher as configured, `auction` by default) from
 scratch in compiled chunks of `history` (10) steps, and after each chunk reads
 the generated latents of its 10 steps out of the importance ring buffer
@@ -33,8 +33,8 @@ import time
 import jax
 import numpy as np
 
+from experiments.configs import mixtures
 from experiments import mog
-from experiments.configs import mog as mog_configs
 
 DEFAULT_OUTPUT = "benchmarks/data/ring_costs.npz"
 
@@ -104,7 +104,7 @@ def main():
   parser.add_argument("--output", default=DEFAULT_OUTPUT)
   args = parser.parse_args()
   phases = sorted(int(p) for p in args.phases.split(",") if p)
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   if args.matcher is not None:
     config.diw.matcher = args.matcher
   arrays, meta = record(config, phases=phases, steps=args.steps)

@@ -43,13 +43,13 @@ jax.config.update("jax_num_cpu_devices", 8)
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 from benchmarks import summary  # pylint: disable=g-import-not-at-top
 from diwgan import parallel  # pylint: disable=g-import-not-at-top
-from experiments import loop  # pylint: disable=g-import-not-at-top
+from experiments.configs import mixtures  # pylint: disable=g-import-not-at-top
 from experiments import mog  # pylint: disable=g-import-not-at-top
-from experiments.configs import mog as mog_configs  # pylint: disable=g-import-not-at-top
+from experiments import runs  # pylint: disable=g-import-not-at-top
 
 
 def _config(batch_size, seed=0, method="diwgan"):
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.method = method
   config.seed = seed
   config.batch_size = batch_size
@@ -103,7 +103,7 @@ def run(*, device_counts, num_seeds, steps, repeats, batch_size):
   # Seeds: each run has its own auto-encoder and anchors (pretrained here).
   config = _config(batch_size)
   config.num_seeds = num_seeds
-  seeds = loop.build_runs(lambda c, _: mog.build_experiment(c), config)
+  seeds = runs.build_runs(lambda c, _: mog.build_experiment(c), config)
   states = seeds.initial_state()
   one = parallel.make_train_steps(experiment.trainer, donate=False)
   many = parallel.make_train_steps(experiment.trainer, vmap_runs=True,
@@ -160,7 +160,7 @@ def seed_throughput(*, methods, device_counts, num_seeds, steps, repeats,
   for method in methods:
     config = _config(batch_size, method=method)
     config.num_seeds = num_seeds
-    seeds = loop.build_runs(lambda c, _: mog.build_experiment(c), config)
+    seeds = runs.build_runs(lambda c, _: mog.build_experiment(c), config)
     trainer = mog.build_experiment(_config(batch_size, method=method)).trainer
     states = seeds.initial_state()
     _, chunk_one = _time_chunks(

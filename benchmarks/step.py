@@ -8,7 +8,7 @@ variants):
   python -m benchmarks.step --batch_sizes=128,256,512,1024,2048,4096 \
       --warmup_steps=3000 --output=benchmarks/results/step.json
 
-Three measurements on the ring (`experiments.configs.mog.get_config("ring")`,
+Three measurements on the ring (`experiments.configs.mixtures.get_config("ring")`,
 definitions in docs/benchmarks.md):
 - the command itself (`python -m experiments.mog`, in a fresh process)
   trains the plain GAN and DIW-GAN for `--warmup_steps` steps each; the
@@ -45,10 +45,10 @@ from diwgan import assignment
 from diwgan import checkpointing
 from diwgan import distances
 from diwgan import importance
-from diwgan import methods as methods_lib
+from diwgan import methods
 from diwgan.training import StepContext
+from experiments.configs import mixtures
 from experiments import mog
-from experiments.configs import mog as mog_configs
 
 
 def _chunk_fn(trainer):
@@ -233,9 +233,9 @@ def step_vs_batch(diw, gan, diw_state, gan_state, batch_sizes, *, repeats,
   rows = []
   for batch in batch_sizes:
     chunk = int(np.clip(10_240 // batch, 2, 20))
-    anchors = methods_lib.draw_anchors(real_latents, anchor_key, batch,
+    anchors = methods.draw_anchors(real_latents, anchor_key, batch,
                                        bandwidth=anchor_bandwidth)
-    method_state = methods_lib.init_diw_state(
+    method_state = methods.init_diw_state(
         encoder_params, anchors, history=history)
     variants = {
         "gan": dataclasses.replace(gan.trainer, batch_size=batch),
@@ -275,8 +275,8 @@ def main():
   batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
   results = {"config": vars(args), "platform": common.machine_info()}
 
-  config = mog_configs.get_config("ring")
-  gan_config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
+  gan_config = mixtures.get_config("ring")
   gan_config.method = "gan"
   with tempfile.TemporaryDirectory() as folder, common.Timer() as timer:
     diw, diw_state, diw_loop_rate = loop_warmup(

@@ -2,7 +2,7 @@
 
 This is the library's only module that touches files. A checkpoint holds the
 whole train state (parameters, optimizer states, frozen auto-encoder, anchors,
-importance buffers, auction prices, step, key), so a resumed run continues
+importance buffers, step, key), so a resumed run continues
 exactly where the interrupted one stopped.
 """
 

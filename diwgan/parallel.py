@@ -7,7 +7,7 @@ draws the noise and real data of the global batch from the same step key and
 keeps its rows, gradients are averaged with `pmean`, and DIW-GAN gathers the
 latents of all devices before its one global B x B matching. N devices compute
 the one-device step up to the order of float32 reductions, and the replicated
-state (parameters, optimizer states, anchors, ring buffers, auction prices)
+state (parameters, optimizer states, anchors, importance ring buffers)
 stays identical on every device, because every device updates it from the same
 averaged gradients and the same gathered latents.
 

@@ -10,7 +10,9 @@ program, so that both modules (each with a `--config`) import side by side.
 
 import json
 import logging as std_logging
+import os
 import sys
+import time
 from typing import Any, Callable, Optional, Sequence
 
 from absl import app
@@ -24,7 +26,8 @@ from diwgan import autoencoder
 from diwgan import checkpointing
 from experiments import flags_util
 from experiments import loop
-from experiments import methods as experiment_methods
+from experiments import records
+from experiments import registry
 from experiments import validation
 
 ConfigFn = Callable[[str], ml_collections.ConfigDict]
@@ -59,7 +62,7 @@ def run(
     train_and_evaluate: `(config, workdir, *, start_time) -> final metrics`,
       `start_time` being when this process started.
     family: the folder under runs/ used without `--workdir`
-      (`loop.default_workdir`).
+      (`records.default_workdir`).
     kind: words for `--help`, e.g. "Mixture" or "Image".
     protocols: the named protocols of `--protocol` (none: no such flag).
     apply_protocol: `(config, name) -> config`, applied after `--method`
@@ -71,7 +74,7 @@ def run(
       "override fields with --config.<field>=<value>.")
   method_flag = flags.DEFINE_string(
       "method", None, "Method (overrides config.method): "
-      + ", ".join(experiment_methods.METHODS))
+      + ", ".join(registry.METHODS))
   workdir_flag = flags.DEFINE_string(
       "workdir", None, "Output folder (default derived from the config, "
       "method and seed); rerunning into it resumes.")
@@ -113,13 +116,13 @@ def run(
         apply_protocol(config, protocol_flag.value)
         config.update_from_flattened_dict(
             config_flags.get_override_values(flags.FLAGS["config"]))
-    workdir = workdir_flag.value or loop.default_workdir(family, config)
+    workdir = workdir_flag.value or records.default_workdir(family, config)
     logging.info("Training %s on %s into %s (backend %s, %d device(s)).",
                  config.method, config.dataset, workdir,
                  jax.default_backend(), jax.device_count())
     try:
       final = train_and_evaluate(config, workdir,
-                                 start_time=loop.process_start_time())
+                                 start_time=process_start_time())
     except USER_ERRORS as error:
       exit_with_one_line(error)
     if jax.process_index() == 0:
@@ -145,7 +148,7 @@ def define_distributed_flags() -> Callable[[], None]:
       "process_id", None, "This process's index in a jax.distributed run.")
 
   def initialize():
-    loop.initialize_distributed(coordinator.value,
+    initialize_distributed(coordinator.value,
                                 num_processes=num_processes.value,
                                 process_id=process_id.value)
 
@@ -165,3 +168,57 @@ def exit_with_one_line(error: Exception) -> None:
   sys.stderr.write(f"error: {error}\n")
   sys.stderr.flush()
   sys.exit(2)
+
+
+def initialize_distributed(
+    coordinator_address: Optional[str],
+    *,
+    num_processes: Optional[int] = None,
+    process_id: Optional[int] = None,
+) -> None:
+  """`jax.distributed.initialize` when a coordinator is given, else nothing.
+
+  Call it first, before any other JAX call. On Cloud TPU pod slices and
+  Slurm/Open MPI clusters JAX finds the three values itself: pass
+  coordinator_address="auto" there.
+
+  Args:
+    coordinator_address: "host:port" of process 0, "auto", or None (one
+      process).
+    num_processes: number of processes.
+    process_id: this process's index in [0, num_processes).
+  """
+  if coordinator_address is None:
+    if num_processes not in (None, 1) or process_id not in (None, 0):
+      raise ValueError("--num_processes/--process_id need "
+                       "--coordinator_address.")
+    return
+  if coordinator_address == "auto":
+    jax.distributed.initialize()
+  else:
+    jax.distributed.initialize(
+        coordinator_address, num_processes=num_processes,
+        process_id=process_id)
+  logging.info("Process %d of %d; %d local and %d global devices.",
+               jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count())
+
+
+def process_start_time() -> float:
+  """`time.time()` at which this process started (Linux), else now.
+
+  The clock of `seconds_to_quality` starts here, so it counts the imports,
+  the auto-encoder and the compilation, as a user waiting for the command
+  sees them.
+  """
+  try:
+    with open("/proc/self/stat") as f:
+      # Fields after "pid (comm)": state is field 3, starttime field 22.
+      fields = f.read().rsplit(")", 1)[1].split()
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - (uptime - started)
+  except (OSError, ValueError, IndexError):
+    return time.time()
+

@@ -18,7 +18,7 @@ as failed (`failed.json`) and counted in the table; `--retry_failed` trains
 it again. `--config.<field>=<value>` overrides apply to every run (the data
 set, method and seed come from `--configs`, `--methods` and `--seeds`),
 on top of each method's tuned learning rates
-(`experiments.methods.LEARNING_RATES`; `--notuned_learning_rates` ignores
+(`experiments.registry.LEARNING_RATES`; `--notuned_learning_rates` ignores
 them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
@@ -69,13 +69,14 @@ import numpy as np
 from diwgan import autoencoder as autoencoder_lib
 from diwgan.data import mog as mog_data
 from experiments import cli
+from experiments.configs import mixtures
 from experiments import flags_util
 from experiments import loop
-from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import records
+from experiments import registry
 from experiments import report
 from experiments import validation
-from experiments.configs import mog as mog_configs
 
 RESULTS = "results.json"
 FAILED = "failed.json"
@@ -93,22 +94,22 @@ def run_config(
   """The config of one run.
 
   The data set's defaults, then either a paper's protocol (`preset`, one of
-  `experiments.configs.mog.PROTOCOLS` other than "diwgan": its networks,
+  `experiments.configs.mixtures.PROTOCOLS` other than "diwgan": its networks,
   batch, optimizer and length, learning rates included) or the method's
-  tuned learning rates (`experiments.methods.LEARNING_RATES`, unless
+  tuned learning rates (`experiments.registry.LEARNING_RATES`, unless
   `tuned_learning_rates` is False), then `overrides`.
   """
   bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
   if bad:
     raise ValueError(
         f"--config.{bad[0]} is set per run by --configs/--methods/--seeds.")
-  config = mog_configs.get_config(dataset)
+  config = mixtures.get_config(dataset)
   config.method = method
   config.seed = seed
   if preset != "diwgan":
-    mog_configs.apply_protocol(config, preset)
-  elif tuned_learning_rates and method in experiment_methods.LEARNING_RATES:
-    generator_lr, discriminator_lr = experiment_methods.LEARNING_RATES[method]
+    mixtures.apply_protocol(config, preset)
+  elif tuned_learning_rates and method in registry.LEARNING_RATES:
+    generator_lr, discriminator_lr = registry.LEARNING_RATES[method]
     config.optimizer.generator_lr = generator_lr
     config.optimizer.discriminator_lr = discriminator_lr
   config.update_from_flattened_dict(dict(overrides))
@@ -214,17 +215,16 @@ def train_vmapped_seeds(
     # so that only the seeds that fail are recorded as failed.
     print(f"{label}: FAILED together ({error}); training each seed alone",
           flush=True)
-    train_seeds(configs, paths, progress=progress)
+    train_cell(configs, paths, progress=progress)
     return
-  records = loop._read_jsonl(  # pylint: disable=protected-access
-      os.path.join(group, "metrics.jsonl"))
+  group_records = records.read_jsonl(os.path.join(group, "metrics.jsonl"))
   if jax.process_index() != 0:  # Process 0 writes the shared folders.
     return
   for index, path in enumerate(paths):
     os.makedirs(path, exist_ok=True)
-    loop._write_jsonl(  # pylint: disable=protected-access
+    records.write_jsonl(
         os.path.join(path, "metrics.jsonl"),
-        [_select_seed(r, index) for r in records])
+        [_select_seed(r, index) for r in group_records])
     with open(os.path.join(path, "final_metrics.json"), "w") as f:
       json.dump(_select_seed(final, index), f, indent=2)
   for name in os.listdir(group):
@@ -235,7 +235,7 @@ def train_vmapped_seeds(
         f"{[round(100 * h, 1) for h in final['per_seed']['hqs']]}%", flush=True)
 
 
-def train_seeds(
+def train_cell(
     configs: Sequence[ml_collections.ConfigDict], paths: Sequence[str],
     *, progress: str = "", vmap_seeds: bool = False,
     shard_seeds: bool = False,
@@ -258,7 +258,7 @@ def train_seeds(
         train_vmapped_seeds(configs[lo:hi], paths[lo:hi], progress=progress,
                             shard_seeds=shard_seeds)
       else:
-        train_seeds(configs[lo:hi], paths[lo:hi], progress=progress)
+        train_cell(configs[lo:hi], paths[lo:hi], progress=progress)
     return
   for config, path in zip(configs, paths):
     start = time.time()
@@ -311,16 +311,15 @@ def collect_run(
     record["status"] = "missing"
     return record
   final = _read_json(os.path.join(path, "final_metrics.json"))
-  records = loop._read_jsonl(  # pylint: disable=protected-access
-      os.path.join(path, "metrics.jsonl"))
-  train = [r for r in records if r["kind"] == "train"]
+  run_records = records.read_jsonl(os.path.join(path, "metrics.jsonl"))
+  train = [r for r in run_records if r["kind"] == "train"]
   seconds = _chunk_seconds(train)
   elapsed = dict(zip([r["step"] for r in train], np.cumsum(seconds)))
   elapsed[0] = 0.0
   curve = [
       {"step": r["step"], "seconds": float(elapsed.get(r["step"], math.nan)),
        **{k: r[k] for k in METRICS}}
-      for r in records if r["kind"] == "eval"]
+      for r in run_records if r["kind"] == "eval"]
   total = float(sum(seconds))
   record.update(
       status="done",
@@ -351,10 +350,10 @@ def _cells(datasets, method_names, seeds, workdir, overrides, *,
   or cell fails here, before any training (experiments.validation).
   """
   for name in method_names:
-    if name not in experiment_methods.METHODS:
+    if name not in registry.METHODS:
       raise ValueError(
           f"Unknown method {name!r}; valid methods: "
-          f"{', '.join(experiment_methods.METHODS)}.")
+          f"{', '.join(registry.METHODS)}.")
   cells = {}
   for dataset in datasets:
     for method in method_names:
@@ -492,7 +491,7 @@ def run_comparison(
       last = job_index * len(seeds) + pending[-1] + 1
       eta = ("?" if not trained else loop.format_seconds(
           (todo - trained) * (time.time() - session_start) / trained))
-      train_seeds([configs[i] for i in pending], [paths[i] for i in pending],
+      train_cell([configs[i] for i in pending], [paths[i] for i in pending],
                   progress=f"[{first}-{last}/{total}, {trained}/{todo} of "
                   f"this session done, ETA {eta}] ",
                   vmap_seeds=vmap_seeds or shard_seeds,
@@ -615,7 +614,7 @@ def equal_time_protocol(
   num_steps, budget = {}, {}
   for dataset in datasets:
     steps = int(overrides.get("num_steps",
-                              mog_configs.get_config(dataset).num_steps))
+                              mixtures.get_config(dataset).num_steps))
     num_steps[dataset] = equal_time_steps(costs, reference, steps,
                                           method_names)
     budget[dataset] = steps * costs[reference] / 1000.0
@@ -656,7 +655,7 @@ def tune_learning_rates(
     workdir: str,
     overrides: Optional[Dict[str, Any]] = None,
     *,
-    grid: Sequence[Tuple[float, float]] = experiment_methods.LEARNING_RATE_GRID,
+    grid: Sequence[Tuple[float, float]] = registry.LEARNING_RATE_GRID,
 ) -> Dict[str, Tuple[float, float]]:
   """Runs every method at every (G lr, D lr) of `grid`; returns the best.
 
@@ -714,15 +713,15 @@ def tune_learning_rates(
 # --config carries --config.<field>=<value> overrides applied to every run.
 
 _CONFIGS = flags.DEFINE_list(
-    "configs", list(mog_configs.CONFIGS), "Data sets (mixture configs).")
+    "configs", list(mixtures.CONFIGS), "Data sets (mixture configs).")
 _METHODS = flags.DEFINE_list(
     "methods", ["gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
                 "diwgan"],
-    "Methods: " + ", ".join(experiment_methods.METHODS))
+    "Methods: " + ", ".join(registry.METHODS))
 _ONLY_REPORT = flags.DEFINE_bool(
     "only_report", False, f"Rebuild the report from <workdir>/{RESULTS}.")
 _TUNE = flags.DEFINE_bool(
-    "tune", False, "Run the learning-rate grid (experiments.methods."
+    "tune", False, "Run the learning-rate grid (experiments.registry."
     "LEARNING_RATE_GRID) for every method into <workdir>/g<lr>_d<lr>/ and "
     "write <workdir>/tuning.md with each method's best pair.")
 _COLLECT_ONLY = flags.DEFINE_bool(
@@ -735,7 +734,7 @@ _RETRY_FAILED = flags.DEFINE_bool(
     "retry_failed", False, "Train runs recorded as failed again.")
 _TUNED_LEARNING_RATES = flags.DEFINE_bool(
     "tuned_learning_rates", True, "Start each method from its tuned "
-    "learning rates (experiments.methods.LEARNING_RATES); --config.optimizer."
+    "learning rates (experiments.registry.LEARNING_RATES); --config.optimizer."
     "* overrides still apply on top.")
 _VMAP_SEEDS = flags.DEFINE_bool(
     "vmap_seeds", False, "Train the seeds of each (data set, method) in one "
@@ -747,7 +746,7 @@ _SHARD_SEEDS = flags.DEFINE_bool(
     "N devices (or the processes of a jax.distributed run) fill the table N "
     "times faster (docs/scaling.md).")
 _PROTOCOL = flags.DEFINE_enum(
-    "protocol", "diwgan", list(mog_configs.PROTOCOLS),
+    "protocol", "diwgan", list(mixtures.PROTOCOLS),
     "Train every run in this paper's protocol (networks, noise, batch, "
     "optimizer, length; docs/baselines.md, 'Protocol presets'); 'diwgan' is "
     "the project's own, with the tuned learning rates.")
@@ -767,7 +766,7 @@ _COMPILATION_CACHE = flags.DEFINE_bool(
 DEFAULT_WORKDIR = os.path.join("runs", "compare")
 DEFAULT_SEEDS = 10
 flags_util.define_named_config(
-    "config", mog_configs.get_config, default="ring",
+    "config", mixtures.get_config, default="ring",
     help_string="Carrier of --config.<field>=<value> overrides applied to "
     "every run (the data sets come from --configs).")
 flags.DEFINE_string("workdir", None,
@@ -804,15 +803,15 @@ def _main(argv):
                       os.path.join(workdir, "jax_cache"))
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
   for name in _CONFIGS.value:
-    if name not in mog_configs.CONFIGS:
+    if name not in mixtures.CONFIGS:
       raise app.UsageError(
           f"Unknown config {name!r}; valid configs: "
-          f"{', '.join(mog_configs.CONFIGS)}.")
+          f"{', '.join(mixtures.CONFIGS)}.")
   for name in _METHODS.value:
-    if name not in experiment_methods.METHODS:
+    if name not in registry.METHODS:
       raise app.UsageError(
           f"Unknown method {name!r}; valid methods: "
-          f"{', '.join(experiment_methods.METHODS)}.")
+          f"{', '.join(registry.METHODS)}.")
   bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
   if bad:
     raise app.UsageError(
@@ -837,10 +836,10 @@ def _main(argv):
       raise app.UsageError(f"--step_costs={_STEP_COSTS.value}: {error}"
                            ) from error
   if _EQUAL_TIME_TO.value:
-    if _EQUAL_TIME_TO.value not in experiment_methods.METHODS:
+    if _EQUAL_TIME_TO.value not in registry.METHODS:
       raise app.UsageError(
           f"Unknown method {_EQUAL_TIME_TO.value!r} in --equal_time_to; "
-          f"valid methods: {', '.join(experiment_methods.METHODS)}.")
+          f"valid methods: {', '.join(registry.METHODS)}.")
     try:
       equal_time = equal_time_protocol(
           _CONFIGS.value, _METHODS.value, _EQUAL_TIME_TO.value, step_costs,

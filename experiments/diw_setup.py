@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from diwgan import autoencoder as autoencoder_lib
-from diwgan import methods as methods_lib
-from experiments import loop
+from diwgan import methods
+from experiments import records
 
 
 def save_anchor_quality(workdir: Optional[str], quality: Dict[str, Any]
@@ -44,7 +44,7 @@ def pretrained_diw_state(
     encode_chunk: Optional[int] = None,
     anchor_quality: Optional[
         Callable[[Any, jax.Array], Dict[str, Any]]] = None,
-) -> methods_lib.DIWState:
+) -> methods.DIWState:
   """Auto-encoder (gated), anchors from the encoded real set, their quality.
 
   1. Trains `autoencoder` with `config.autoencoder`'s steps, batch size and
@@ -98,7 +98,7 @@ def pretrained_diw_state(
       encode(ae_params, real[i : i + chunk])
       for i in range(0, real.shape[0], chunk)])
   del real
-  draw = jax.jit(methods_lib.draw_anchors, static_argnums=2,
+  draw = jax.jit(methods.draw_anchors, static_argnums=2,
                  static_argnames="bandwidth")
   anchors = draw(real_latents, anchor_key, config.batch_size,
                  bandwidth=config.diw.anchor_bandwidth)
@@ -106,8 +106,8 @@ def pretrained_diw_state(
   quality = {"autoencoder_relative_mse": float(report.relative_mse)}
   if anchor_quality is not None:
     quality.update({
-        name: loop._to_python(value)  # pylint: disable=protected-access
+        name: records.to_python(value)
         for name, value in anchor_quality(ae_params, anchors).items()})
   save_anchor_quality(workdir, quality)
-  return methods_lib.init_diw_state(
+  return methods.init_diw_state(
       ae_params, anchors, history=config.diw.history)

@@ -40,17 +40,19 @@ from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
-from diwgan import methods as methods_lib
+from diwgan.data import images as image_data
+from diwgan import methods
+from diwgan.metrics import images as image_metrics
 from diwgan import models
 from diwgan import training
-from diwgan.data import images as image_data
-from diwgan.metrics import images as image_metrics
 from experiments import cli
+from experiments.configs import image_sets
 from experiments import diw_setup
 from experiments import loop
-from experiments import methods as experiment_methods
+from experiments import registry
+from experiments import report
+from experiments import runs
 from experiments import validation
-from experiments.configs import images as image_configs
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 CLASSIFIER_PARAMS = "classifier.npz"
@@ -271,8 +273,8 @@ def _grid_plotter(config, networks, key):
 
 def build_experiment(
     config: ml_collections.ConfigDict, workdir: str = None
-) -> loop.Experiment:
-  """Everything `loop.train_and_evaluate` needs for this config."""
+) -> runs.Experiment:
+  """Everything `loop.train` needs for this config."""
   _check_eval_options(config)
   name = config.dataset
   shape = image_data.image_shape(name)
@@ -286,10 +288,10 @@ def build_experiment(
       shape, latent_dim=ae.latent_dim, width=ae.width, hidden=ae.hidden,
       kernel_size=ae.kernel_size, patches=patches)
   encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
-  method = experiment_methods.make_method(config, encode)
+  method = registry.make_method(config, encode)
   sample_real = functools.partial(image_data.sample_images, data,
                                   stacked=image_data.is_stacked(name))
-  trainer = loop.make_trainer(config, networks, method, sample_real)
+  trainer = runs.make_trainer(config, networks, method, sample_real)
   init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
       jax.random.key(config.seed), 5)
   sample_key, grid_key = jax.random.split(eval_key)
@@ -306,8 +308,8 @@ def build_experiment(
             data if config.data.split == "train" else None))
 
   def method_state(pretrain: bool):
-    if not experiment_methods.needs_autoencoder(config.method):
-      return experiment_methods.init_method_state(
+    if not registry.needs_autoencoder(config.method):
+      return registry.init_method_state(
           method, jax.random.fold_in(init_key, 1), networks,
           jnp.zeros((1,) + shape, jnp.float32))
     if pretrain:
@@ -318,7 +320,7 @@ def build_experiment(
           anchor_quality=(None if classifier is None else _anchor_quality(
               config, autoencoder, classifier)))
     # The checkpoint template: same structure, no training.
-    return methods_lib.init_diw_state(
+    return methods.init_diw_state(
         autoencoder.init(ae_key, jnp.zeros((1,) + shape)),
         jnp.zeros((config.batch_size, ae.latent_dim)),
         history=config.diw.history)
@@ -326,7 +328,7 @@ def build_experiment(
   # Compiled as whole programs: op by op, the flax inits would compile
   # dozens of tiny programs.
   init = jax.jit(trainer.init)
-  return loop.Experiment(
+  return runs.Experiment(
       trainer=trainer,
       initial_state=lambda: init(init_key, method_state(True)),
       template_state=jax.jit(
@@ -372,7 +374,7 @@ def save_grid(images, *, title: str, path: str) -> None:
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes found and KL to uniform against steps."""
-  loop.plot_eval_curves(eval_records, path, [
+  report.plot_eval_curves(eval_records, path, [
       ("modes found", [("modes", None, 1.0)]),
       ("KL(generated || uniform)", [("kl", None, 1.0)])])
 
@@ -386,28 +388,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   classifier, cached in `<workdir>/classifier` unless the config names one.
   `start_time` is when the command started (default now).
   """
-  validation.validate(config, datasets=image_configs.CONFIGS,
-                      methods=experiment_methods.METHODS)
+  validation.validate(config, datasets=image_sets.CONFIGS,
+                      methods=registry.METHODS)
   if not config.eval.classifier.dir:
     config = copy.deepcopy(config)
     config.eval.classifier.dir = os.path.join(workdir, "classifier")
-  return loop.train_and_evaluate(
-      loop.build_runs(build_experiment, config, workdir), config, workdir,
+  return loop.train(
+      runs.build_runs(build_experiment, config, workdir), config, workdir,
       start_time=start_time)
 
 
-def train_seeds(
-    config: ml_collections.ConfigDict, workdir: str, *, num_seeds: int
-) -> dict:
-  """Trains seeds `config.seed + i`, i < `num_seeds`, in one program (vmap)."""
-  config = copy.deepcopy(config)
-  with config.unlocked():
-    config.num_seeds = num_seeds
-  return train_and_evaluate(config, workdir)
-
-
 if __name__ == "__main__":
-  cli.run(get_config=image_configs.get_config,
-          config_names=image_configs.CONFIGS, default_config="stacked_digits",
+  cli.run(get_config=image_sets.get_config,
+          config_names=image_sets.CONFIGS, default_config="stacked_digits",
           train_and_evaluate=train_and_evaluate,
           family="images", kind="Image")

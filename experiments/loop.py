@@ -1,6 +1,10 @@
 """The one training loop of every experiment: compile, train, evaluate, save.
 
-`train_and_evaluate` drives a `diwgan.training.Trainer` in compiled chunks of
+The family builds the pieces (`experiments.runs.Experiment`), this loop
+runs them, `experiments.records` writes the run's files and
+`experiments.report` turns records into statistics.
+
+`train` drives a `diwgan.training.Trainer` in compiled chunks of
 `config.log_every` steps (lax.scan), logs progress, evaluates on schedule,
 writes metrics as JSON lines and checkpoints with orbax. An interrupted run
 resumes from its last checkpoint and produces the same result as an
@@ -11,32 +15,29 @@ Scale (docs/scaling.md): `config.num_devices` devices (0: all, every host's)
 train one global batch of `config.batch_size` data-parallel with a replicated
 state, and `config.num_seeds` independent runs (seeds `config.seed`, ...,
 `config.seed + num_seeds - 1`) train together under `jax.vmap`
-(`build_runs`). Checkpoints hold one copy of the state, so a run resumes on
-any device count. With several processes (`jax.distributed`), every process
+(`experiments.runs.build_runs`). Checkpoints hold one copy of the
+state, so a run resumes on any device count. With several processes (`jax.distributed`), every process
 runs this loop; only process 0 writes the JSON, PNG files, and orbax
 coordinates the checkpoint writes.
 """
 
-import copy
-import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from absl import logging
 import jax
-from matplotlib.figure import Figure
 import ml_collections
 import numpy as np
 
 from diwgan import checkpointing
 from diwgan import parallel
-from diwgan import training
-from diwgan.training import Trainer, TrainState
+from diwgan.training import TrainState
+from experiments import records
 from experiments import report
+from experiments.runs import Experiment
 from experiments import tensorboard as tensorboard_lib
-from experiments import validation
 
 # Config fields that may change between an interrupted run and its resume.
 RESUMABLE_FIELDS = (
@@ -45,239 +46,10 @@ RESUMABLE_FIELDS = (
 )
 
 
-# One panel of `plot_eval_curves`: (y label, [(metric, legend label or None,
-# scale)]).
-Panel = Tuple[str, Sequence[Tuple[str, Optional[str], float]]]
-
-
-def plot_eval_curves(eval_records: list, path: str,
-                     panels: Sequence[Panel]) -> None:
-  """Side-by-side panels of evaluation metrics against steps, as a PNG."""
-  steps = [r["step"] for r in eval_records]
-  fig = Figure(figsize=(4.5 * len(panels), 3.5))
-  for ax, (ylabel, series) in zip(fig.subplots(1, len(panels)), panels):
-    for i, (name, label, scale) in enumerate(series):
-      ax.plot(steps, [scale * r[name] for r in eval_records],
-              marker="o" if i == 0 else ".", label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    if any(label for _, label, _ in series):
-      ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-
-
-def default_workdir(family: str, config: ml_collections.ConfigDict) -> str:
-  """runs/<family>/<data set>_<method>[_<protocol>]_seed<s> (or _seeds<a>-<b>).
-
-  The protocol appears when it is not the project's own ("diwgan").
-  """
-  num_seeds = config.get("num_seeds", 1)
-  seeds = (f"seed{config.seed}" if num_seeds <= 1 else
-           f"seeds{config.seed}-{config.seed + num_seeds - 1}")
-  protocol = config.get("protocol", "diwgan")
-  method = (config.method if protocol == "diwgan"
-            else f"{config.method}_{protocol}")
-  return os.path.join("runs", family, f"{config.dataset}_{method}_{seeds}")
-
 
 class NonFiniteLossError(FloatingPointError):
   """A loss became NaN or infinite; the message names step and checkpoint."""
 
-
-@dataclasses.dataclass
-class Experiment:
-  """What the loop needs from an experiment.
-
-  Attributes:
-    trainer: the bound method, networks and optimizers.
-    initial_state: builds the state of a fresh run (may pretrain the
-      auto-encoder and draw anchors: expensive, called only without a
-      checkpoint).
-    template_state: builds a state of the same structure cheaply, to restore
-      a checkpoint into.
-    evaluate: (state) -> dict of scalar metrics of the current generator.
-    plot: optional (state, path) -> writes a PNG of samples.
-    summary_plot: optional (eval_records, path) -> writes a PNG of curves.
-    seeds: None for one run; for runs vmapped together (`stack_seeds`), the
-      seed of each run: the states then have a leading run axis and
-      `evaluate` returns a (runs,) array per metric.
-    quality: optional bar on the metrics of one run (e.g. all modes and
-      HQS >= 80%); the loop reports when it was first passed.
-  """
-
-  trainer: Trainer
-  initial_state: Callable[[], TrainState]
-  template_state: Callable[[], TrainState]
-  evaluate: Callable[[TrainState], Dict[str, Any]]
-  plot: Optional[Callable[[TrainState, str], None]] = None
-  summary_plot: Optional[Callable[[list, str], None]] = None
-  seeds: Optional[Tuple[int, ...]] = None
-  quality: Optional[Callable[[Dict[str, Any]], bool]] = None
-
-
-def stack_seeds(experiments: Sequence[Experiment], seeds: Sequence[int]
-                ) -> Experiment:
-  """One experiment training the runs of `experiments` together (vmap).
-
-  The runs must differ only in their seed: they share the first run's
-  trainer. Each run keeps its own initial state (its auto-encoder, anchors,
-  parameters, key), pretrained one after the other by its own
-  `initial_state`, so every run starts exactly as it would alone.
-
-  Args:
-    experiments: one experiment per seed.
-    seeds: the seed of each.
-
-  Returns:
-    An `Experiment` whose states have a leading run axis.
-  """
-  experiments = tuple(experiments)
-  if len(experiments) != len(seeds) or not experiments:
-    raise ValueError(f"Need one experiment per seed, got {len(experiments)} "
-                     f"experiments for seeds {list(seeds)}.")
-
-  def evaluate(states):
-    per_run = [e.evaluate(parallel.select_run(states, i))
-               for i, e in enumerate(experiments)]
-    return {name: np.array([_to_python(r[name]) for r in per_run])
-            for name in per_run[0]}
-
-  first = experiments[0]
-  return Experiment(
-      trainer=first.trainer,
-      initial_state=lambda: parallel.stack_runs(
-          [e.initial_state() for e in experiments]),
-      template_state=lambda: parallel.stack_runs(
-          [e.template_state() for e in experiments]),
-      evaluate=evaluate,
-      plot=(None if first.plot is None else
-            lambda states, path: first.plot(
-                parallel.select_run(states, 0), path)),
-      summary_plot=first.summary_plot,
-      seeds=tuple(int(s) for s in seeds),
-      quality=first.quality,
-  )
-
-
-def seed_config(config: ml_collections.ConfigDict, seed: int
-                ) -> ml_collections.ConfigDict:
-  """`config` for the single run of `seed` (what that seed alone would run)."""
-  single = copy.deepcopy(config)
-  with single.unlocked():
-    single.seed = seed
-    single.num_seeds = 1
-  return single
-
-
-def build_runs(
-    build: Callable[[ml_collections.ConfigDict, Optional[str]], Experiment],
-    config: ml_collections.ConfigDict,
-    workdir: Optional[str] = None,
-) -> Experiment:
-  """`build(config, workdir)`, or the `config.num_seeds` runs stacked.
-
-  Args:
-    build: builds the experiment of one run from its config; per-run files
-      (anchor quality, say) go to the given folder.
-    config: the config; `num_seeds` > 1 (default 1) trains seeds
-      `config.seed + i`, i < num_seeds, together under vmap.
-    workdir: the run's folder; seed `s` of several gets `<workdir>/seed_<s>`.
-
-  Returns:
-    The experiment for `train_and_evaluate`.
-  """
-  num_seeds = config.get("num_seeds", 1)
-  if num_seeds <= 1:
-    return build(config, workdir)
-  seeds = [config.seed + i for i in range(num_seeds)]
-  return stack_seeds(
-      [build(seed_config(config, s),
-             None if workdir is None else os.path.join(workdir, f"seed_{s}"))
-       for s in seeds],
-      seeds)
-
-
-def make_trainer(
-    config: ml_collections.ConfigDict,
-    networks: training.Networks,
-    method: Any,
-    sample_real: Callable[..., Any],
-) -> Trainer:
-  """The `Trainer` of `config`: its optimizers, batch and D steps per G step."""
-  opt = config.optimizer
-
-  def optimizer(learning_rate, num_steps):
-    return training.make_optimizer(
-        learning_rate, num_steps=num_steps, b1=opt.b1, b2=opt.b2,
-        decay=opt.decay, final_fraction=opt.final_fraction)
-
-  return Trainer(
-      networks=networks,
-      method=method,
-      generator_optimizer=optimizer(opt.generator_lr, config.num_steps),
-      discriminator_optimizer=optimizer(
-          opt.discriminator_lr,
-          config.num_steps * config.discriminator_steps),
-      sample_real=sample_real,
-      batch_size=config.batch_size,
-      discriminator_steps=config.discriminator_steps,
-      simultaneous=config.get("simultaneous_updates", False),
-  )
-
-
-def initialize_distributed(
-    coordinator_address: Optional[str],
-    *,
-    num_processes: Optional[int] = None,
-    process_id: Optional[int] = None,
-) -> None:
-  """`jax.distributed.initialize` when a coordinator is given, else nothing.
-
-  Call it first, before any other JAX call. On Cloud TPU pod slices and
-  Slurm/Open MPI clusters JAX finds the three values itself: pass
-  coordinator_address="auto" there.
-
-  Args:
-    coordinator_address: "host:port" of process 0, "auto", or None (one
-      process).
-    num_processes: number of processes.
-    process_id: this process's index in [0, num_processes).
-  """
-  if coordinator_address is None:
-    if num_processes not in (None, 1) or process_id not in (None, 0):
-      raise ValueError("--num_processes/--process_id need "
-                       "--coordinator_address.")
-    return
-  if coordinator_address == "auto":
-    jax.distributed.initialize()
-  else:
-    jax.distributed.initialize(
-        coordinator_address, num_processes=num_processes,
-        process_id=process_id)
-  logging.info("Process %d of %d; %d local and %d global devices.",
-               jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count())
-
-
-def _to_python(value: Any) -> Any:
-  value = np.asarray(value)
-  if value.dtype.kind in "iub":
-    return int(value)
-  return float(value)
-
-
-def _read_jsonl(path: str) -> list:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
-def _write_jsonl(path: str, records: list) -> None:
-  with open(path, "w") as f:
-    for record in records:
-      f.write(json.dumps(record) + "\n")
 
 
 def _first_non_finite(metrics: Dict[str, np.ndarray]) -> Optional[tuple]:
@@ -291,42 +63,6 @@ def _first_non_finite(metrics: Dict[str, np.ndarray]) -> Optional[tuple]:
   return None
 
 
-def _summarise_runs(values: Dict[str, Any], seeds: Optional[Sequence[int]]
-                    ) -> Dict[str, Any]:
-  """Scalars as they are; per-run arrays as mean, `<name>_std` and per seed.
-
-  The std is the sample standard deviation (ddof=1; 0 for one run), as in
-  "mean (std)" tables over seeds.
-  """
-  if seeds is None:
-    return {k: _to_python(v) for k, v in values.items()}
-  summary, per_seed = {}, {}
-  for name, value in values.items():
-    value = np.asarray(value, np.float64)
-    summary[name], summary[f"{name}_std"] = report.mean_std(value)
-    per_seed[name] = [float(v) for v in value]
-  summary["per_seed"] = per_seed
-  return summary
-
-
-def process_start_time() -> float:
-  """`time.time()` at which this process started (Linux), else now.
-
-  The clock of `seconds_to_quality` starts here, so it counts the imports,
-  the auto-encoder and the compilation, as a user waiting for the command
-  sees them.
-  """
-  try:
-    with open("/proc/self/stat") as f:
-      # Fields after "pid (comm)": state is field 3, starttime field 22.
-      fields = f.read().rsplit(")", 1)[1].split()
-    with open("/proc/uptime") as f:
-      uptime = float(f.read().split()[0])
-    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return time.time() - (uptime - started)
-  except (OSError, ValueError, IndexError):
-    return time.time()
-
 
 def format_seconds(seconds: float) -> str:
   """A duration as "1h05m", "3m07s" or "42s" (for ETAs)."""
@@ -336,6 +72,7 @@ def format_seconds(seconds: float) -> str:
   if hours:
     return f"{hours}h{minutes:02d}m"
   return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
 
 
 class _Progress:
@@ -362,94 +99,6 @@ class _Progress:
     return format_seconds((self.total_steps - step) * seconds / steps)
 
 
-def first_quality(
-    eval_records: Sequence[Dict[str, Any]],
-    quality: Optional[Callable[[Dict[str, Any]], bool]],
-    seeds: Optional[Sequence[int]] = None,
-) -> Dict[str, Any]:
-  """`seconds_to_quality` and `steps_to_quality` of a run's evaluations.
-
-  Args:
-    eval_records: the run's "eval" records in step order, each with
-      `seconds` (since the command started) and the metrics; for vmapped
-      seeds, each metric's per-seed values under `per_seed`.
-    quality: metrics of one run -> whether the run has reached the quality
-      bar; None for no bar.
-    seeds: the seeds of a vmapped run, or None.
-
-  Returns:
-    {} without a bar; else the `seconds` and `step` of the first evaluation
-    that passed (None if none did), as lists over seeds for vmapped runs.
-
-  Example:
-    >>> records = [{"step": 0, "seconds": 5.0, "hqs": 0.1},
-    ...            {"step": 100, "seconds": 9.0, "hqs": 0.9}]
-    >>> first_quality(records, lambda r: r["hqs"] >= 0.8)
-    {'seconds_to_quality': 9.0, 'steps_to_quality': 100}
-  """
-  if quality is None:
-    return {}
-
-  def first(runs_metrics):
-    for record, metrics in runs_metrics:
-      if quality(metrics):
-        return record.get("seconds"), record["step"]
-    return None, None
-
-  if seeds is None:
-    seconds, steps = first((r, r) for r in eval_records)
-    return {"seconds_to_quality": seconds, "steps_to_quality": steps}
-  per_seed = [
-      first((r, {k: v[i] for k, v in r["per_seed"].items()})
-            for r in eval_records)
-      for i in range(len(seeds))]
-  return {"seconds_to_quality": [s for s, _ in per_seed],
-          "steps_to_quality": [t for _, t in per_seed]}
-
-
-@dataclasses.dataclass
-class _RunFiles:
-  """The run's folder: metrics.jsonl, PNGs and JSON (process 0 writes),
-  and TensorBoard event files when asked."""
-
-  workdir: str
-  writer: bool
-  tensorboard: Optional[tensorboard_lib.TensorBoardWriter] = None
-
-  @property
-  def metrics_path(self) -> str:
-    return os.path.join(self.workdir, "metrics.jsonl")
-
-  def rewrite_metrics(self, records: list) -> None:
-    if self.writer:
-      _write_jsonl(self.metrics_path, records)
-
-  def append(self, record: dict) -> None:
-    if self.writer:
-      with open(self.metrics_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-      if self.tensorboard is not None:
-        self.tensorboard.record(record)
-
-  def plot(self, plot: Callable[[Any, str], None], state: Any, name: str,
-           step: int) -> None:
-    """Writes `<name>_<step>.png` by `plot(state, path)` (and to TensorBoard)."""
-    if not self.writer:
-      return
-    path = os.path.join(self.workdir, f"{name}_{step:06d}.png")
-    plot(state, path)
-    if self.tensorboard is not None:
-      self.tensorboard.image(name, path, step)
-
-  def close(self) -> None:
-    if self.tensorboard is not None:
-      self.tensorboard.close()
-
-  def write_json(self, name: str, value: dict) -> None:
-    if self.writer:
-      with open(os.path.join(self.workdir, name), "w") as f:
-        json.dump(value, f, indent=2)
-
 
 def _check_resumable(checkpointer, step: int, config_dict: dict) -> None:
   """Raises if checkpoint `step` was written with another config."""
@@ -467,8 +116,10 @@ def _check_resumable(checkpointer, step: int, config_dict: dict) -> None:
         f"config.")
 
 
+
 class ConfigMismatchError(checkpointing.CheckpointError):
   """The checkpoint belongs to another config: no older one will do."""
+
 
 
 def restore_newest_intact(
@@ -528,6 +179,7 @@ def restore_newest_intact(
   return None, None
 
 
+
 def _non_finite_error(bad, step, seeds, checkpointer) -> NonFiniteLossError:
   offset, name, value, run = bad
   good = checkpointer.latest_step()
@@ -541,6 +193,7 @@ def _non_finite_error(bad, step, seeds, checkpointer) -> NonFiniteLossError:
       "that checkpoint with the same config repeats the failure.")
 
 
+
 def _train_record(step, length, elapsed, seconds, metrics, seeds) -> dict:
   record = {
       "kind": "train", "step": step, "steps_per_sec": length / elapsed,
@@ -551,6 +204,7 @@ def _train_record(step, length, elapsed, seconds, metrics, seeds) -> dict:
     record["per_seed"] = {k: [float(x) for x in np.mean(v, axis=-1)]
                           for k, v in metrics.items()}
   return record
+
 
 
 def _start_or_resume(experiment, checkpointer, place, config_dict, files
@@ -567,11 +221,12 @@ def _start_or_resume(experiment, checkpointer, place, config_dict, files
   logging.info("Resumed from checkpoint at step %d in %s.", latest,
                checkpointer.directory)
   # Drop what was logged after the checkpoint: those steps run again.
-  return state, [r for r in _read_jsonl(files.metrics_path)
+  return state, [r for r in records.read_jsonl(files.metrics_path)
                  if r["step"] <= latest]
 
 
-def train_and_evaluate(
+
+def train(
     experiment: Experiment,
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -602,7 +257,6 @@ def train_and_evaluate(
     start_time: `time.time()` when the command started (default: now); a
       resumed run's clock continues from its last kept record.
   """
-  validation.validate_fields(config)
   session_start = time.time() if start_time is None else start_time
   seeds = experiment.seeds
   mesh = parallel.make_mesh(config.get("num_devices", 0))
@@ -613,7 +267,7 @@ def train_and_evaluate(
   # Every process trains and evaluates; process 0 alone writes files, orbax
   # coordinates the checkpoint writes of all processes.
   writer = jax.process_index() == 0
-  files = _RunFiles(
+  files = records.RunFiles(
       workdir, writer=writer,
       tensorboard=(tensorboard_lib.TensorBoardWriter(
           os.path.join(workdir, "tensorboard"))
@@ -637,12 +291,12 @@ def train_and_evaluate(
       return parallel.shard_runs_over(state, mesh)
     return parallel.replicate(state, mesh) if data_parallel else state
 
-  state, records = _start_or_resume(experiment, checkpointer, place,
+  state, kept = _start_or_resume(experiment, checkpointer, place,
                                     config_dict, files)
-  files.rewrite_metrics(records)
+  files.rewrite_metrics(kept)
   # The run's clock: seconds since the command started, continued from the
   # last kept record when resuming.
-  offset = records[-1].get("seconds", 0.0) if records else 0.0
+  offset = kept[-1].get("seconds", 0.0) if kept else 0.0
 
   def clock() -> float:
     return offset + time.time() - session_start
@@ -651,12 +305,12 @@ def train_and_evaluate(
       experiment.trainer, mesh=mesh, vmap_runs=seeds is not None,
       shard_runs=shard_seeds)
   step = int(np.asarray(parallel.local_copy(state.step)).reshape(-1)[0])
-  eval_records = [r for r in records if r["kind"] == "eval"]
+  eval_records = [r for r in kept if r["kind"] == "eval"]
 
   def run_eval(state, step):
     # One device's copy: the evaluation of a one-device run, on any mesh.
     state = parallel.local_copy(state)
-    result = _summarise_runs(experiment.evaluate(state), seeds)
+    result = report.summarise_runs(experiment.evaluate(state), seeds)
     record = {"kind": "eval", "step": step, "seconds": clock(), **result}
     eval_records.append(record)
     files.append(record)
@@ -704,7 +358,7 @@ def train_and_evaluate(
       "step": step,
       "seconds": clock(),
       "train_seconds_this_session": time.time() - session_train_start,
-      **first_quality(eval_records, experiment.quality, seeds),
+      **report.first_quality(eval_records, experiment.quality, seeds),
       **({"num_seeds": len(seeds), "seeds": list(seeds)} if seeds else {}),
       **({k: v for k, v in last_eval.items()
           if k not in ("kind", "step", "seconds")} if last_eval else {}),
@@ -714,3 +368,4 @@ def train_and_evaluate(
     experiment.summary_plot(eval_records, os.path.join(workdir, "curves.png"))
   files.close()
   return final
+

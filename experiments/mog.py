@@ -16,7 +16,6 @@ in <workdir>/seed_<s>/. Several hosts: run the same command on each with
 (docs/scaling.md).
 """
 
-import copy
 import functools
 from typing import Optional
 
@@ -25,17 +24,19 @@ import jax.numpy as jnp
 from matplotlib.figure import Figure
 import ml_collections
 
-from diwgan import methods as methods_lib
+from diwgan.data import mog
+from diwgan import methods
+from diwgan.metrics import mog as mog_metrics
 from diwgan import models
 from diwgan import training
-from diwgan.data import mog
-from diwgan.metrics import mog as mog_metrics
 from experiments import cli
+from experiments.configs import mixtures
 from experiments import diw_setup
 from experiments import loop
-from experiments import methods as experiment_methods
+from experiments import registry
+from experiments import report
+from experiments import runs
 from experiments import validation
-from experiments.configs import mog as mog_configs
 
 
 def _mixture_metrics(samples, mixture, config):
@@ -53,8 +54,8 @@ def _metrics_dict(result) -> dict:
 
 def build_experiment(
     config: ml_collections.ConfigDict, workdir: str = None
-) -> loop.Experiment:
-  """Everything `loop.train_and_evaluate` needs for this config."""
+) -> runs.Experiment:
+  """Everything `loop.train` needs for this config."""
   mixture = mog.make_mixture(config.dataset)
   data_dim = mixture.means.shape[1]
   networks = training.Networks(
@@ -70,13 +71,13 @@ def build_experiment(
   autoencoder = models.MLPAutoEncoder(
       data_dim, config.autoencoder.latent_dim, config.autoencoder.hidden)
   encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
-  method = experiment_methods.make_method(config, encode)
-  trainer = loop.make_trainer(config, networks, method,
+  method = registry.make_method(config, encode)
+  trainer = runs.make_trainer(config, networks, method,
                               functools.partial(mog.sample_mixture, mixture))
   root_key = jax.random.key(config.seed)
   init_key, ae_key, real_key, anchor_key, eval_key = jax.random.split(
       root_key, 5)
-  uses_ae = experiment_methods.needs_autoencoder(config.method)
+  uses_ae = registry.needs_autoencoder(config.method)
 
   sample = jax.jit(mog.sample_mixture, static_argnums=2)
   decode = jax.jit(functools.partial(autoencoder.apply,
@@ -88,13 +89,13 @@ def build_experiment(
 
   def method_state(pretrain: bool):
     if not uses_ae:
-      return experiment_methods.init_method_state(
+      return registry.init_method_state(
           method, jax.random.fold_in(init_key, 1), networks,
           jnp.zeros((1, data_dim), jnp.float32))
     if not pretrain:
       ae_params = autoencoder.init(ae_key, jnp.zeros((1, data_dim)))
       anchors = jnp.zeros((config.batch_size, config.autoencoder.latent_dim))
-      return methods_lib.init_diw_state(
+      return methods.init_diw_state(
           ae_params, anchors, history=config.diw.history)
     return diw_setup.pretrained_diw_state(
         config, autoencoder, lambda: sample(mixture, real_key, config.num_real),
@@ -131,7 +132,7 @@ def build_experiment(
     return (metrics["modes"] >= num_modes
             and metrics["hqs"] >= config.eval.quality_hqs)
 
-  return loop.Experiment(
+  return runs.Experiment(
       trainer=trainer,
       initial_state=lambda: init(init_key, method_state(True)),
       template_state=template,
@@ -161,7 +162,7 @@ def plot_samples(samples, real, *, title: str, path: str) -> None:
 
 def plot_curves(eval_records: list, path: str) -> None:
   """Modes and HQS against steps."""
-  loop.plot_eval_curves(eval_records, path, [
+  report.plot_eval_curves(eval_records, path, [
       ("modes", [("modes", "modes", 1.0),
                  ("strict_modes", "strict modes", 1.0)]),
       ("HQS (%)", [("hqs", None, 100.0)])])
@@ -172,51 +173,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """Trains `config` into `workdir` (resuming) and returns final metrics.
 
   `config.num_seeds` > 1 trains seeds `config.seed + i` together under vmap
-  (see `train_seeds`); `config.num_devices` devices (0: all) split the batch.
+  (seed s's result equals the run of `runs.seed_config(config, s)` alone up
+  to float32 rounding; tests/test_scale.py holds the tolerance);
+  `config.num_devices` devices (0: all) split the batch.
   `start_time` (`time.time()` of the command's start, default now) starts
   the clock of `seconds_to_quality`.
   """
   validate_config(config)
-  return loop.train_and_evaluate(
-      loop.build_runs(build_experiment, config, workdir), config, workdir,
+  return loop.train(
+      runs.build_runs(build_experiment, config, workdir), config, workdir,
       start_time=start_time)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises `validation.ConfigError` naming a field whose value is wrong."""
-  validation.validate(config, datasets=mog_configs.CONFIGS,
-                      methods=experiment_methods.METHODS)
+  validation.validate(config, datasets=mixtures.CONFIGS,
+                      methods=registry.METHODS)
 
 
-def train_seeds(
-    config: ml_collections.ConfigDict, workdir: str, *, num_seeds: int
-) -> dict:
-  """Trains `num_seeds` seeds of one (dataset, method) in one program.
-
-  Seeds `config.seed`, ..., `config.seed + num_seeds - 1` each get their own
-  initial parameters, auto-encoder and anchors (pretrained one after the
-  other) and train together under `jax.vmap`; seed s's result equals the run
-  of `loop.seed_config(config, s)` alone up to float32 rounding (see
-  tests/test_scale.py for the tolerance). Resumes like any run.
-
-  Args:
-    config: the run's config (not modified).
-    workdir: output folder.
-    num_seeds: S.
-
-  Returns:
-    The final metrics: each metric's mean over seeds, `<metric>_std` (sample
-    std), `per_seed` ({metric: [S values]}), `seeds` and `step`; the same as
-    `<workdir>/final_metrics.json`.
-  """
-  config = copy.deepcopy(config)
-  with config.unlocked():
-    config.num_seeds = num_seeds
-  return train_and_evaluate(config, workdir)
 
 
 if __name__ == "__main__":
-  cli.run(get_config=mog_configs.get_config, config_names=mog_configs.CONFIGS,
+  cli.run(get_config=mixtures.get_config, config_names=mixtures.CONFIGS,
           default_config="ring", train_and_evaluate=train_and_evaluate,
-          family="mog", kind="Mixture", protocols=mog_configs.PROTOCOLS,
-          apply_protocol=mog_configs.apply_protocol)
+          family="mog", kind="Mixture", protocols=mixtures.PROTOCOLS,
+          apply_protocol=mixtures.apply_protocol)

@@ -14,14 +14,15 @@ the harness nor the training loop.
 """
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib.image
 from matplotlib.figure import Figure
 import numpy as np
 
+from experiments.configs import mixtures
 from experiments import published as published_rows
-from experiments.configs import mog as mog_configs
+from experiments import records
 
 TABLE = "table.md"
 SAMPLES = "samples.png"
@@ -320,7 +321,7 @@ def reproduction_table(results: Dict[str, Any],
   third = published_rows.THIRD_METRIC[preset]
   third_name = {"reverse_kl": "reverse KL", "jsd": "JSD"}[third]
   pack_size = protocol["overrides"].get(
-      "methods.pacgan.pack_size", mog_configs.PACGAN_PACK_SIZE)
+      "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
   lines = [
       "",
       f"## Beside the {preset} paper's published rows",
@@ -383,3 +384,92 @@ def write_report(results: Dict[str, Any], workdir: str) -> str:
   plot_sample_grid(results, workdir, os.path.join(workdir, SAMPLES))
   plot_comparison_curves(results, os.path.join(workdir, CURVES))
   return table
+
+
+# --- Statistics and curves of one run's records ---------------------------
+
+def summarise_runs(values: Dict[str, Any], seeds: Optional[Sequence[int]]
+                    ) -> Dict[str, Any]:
+  """Scalars as they are; per-run arrays as mean, `<name>_std` and per seed.
+
+  The std is the sample standard deviation (ddof=1; 0 for one run), as in
+  "mean (std)" tables over seeds.
+  """
+  if seeds is None:
+    return {k: records.to_python(v) for k, v in values.items()}
+  summary, per_seed = {}, {}
+  for name, value in values.items():
+    value = np.asarray(value, np.float64)
+    summary[name], summary[f"{name}_std"] = mean_std(value)
+    per_seed[name] = [float(v) for v in value]
+  summary["per_seed"] = per_seed
+  return summary
+
+
+def first_quality(
+    eval_records: Sequence[Dict[str, Any]],
+    quality: Optional[Callable[[Dict[str, Any]], bool]],
+    seeds: Optional[Sequence[int]] = None,
+) -> Dict[str, Any]:
+  """`seconds_to_quality` and `steps_to_quality` of a run's evaluations.
+
+  Args:
+    eval_records: the run's "eval" records in step order, each with
+      `seconds` (since the command started) and the metrics; for vmapped
+      seeds, each metric's per-seed values under `per_seed`.
+    quality: metrics of one run -> whether the run has reached the quality
+      bar; None for no bar.
+    seeds: the seeds of a vmapped run, or None.
+
+  Returns:
+    {} without a bar; else the `seconds` and `step` of the first evaluation
+    that passed (None if none did), as lists over seeds for vmapped runs.
+
+  Example:
+    >>> records = [{"step": 0, "seconds": 5.0, "hqs": 0.1},
+    ...            {"step": 100, "seconds": 9.0, "hqs": 0.9}]
+    >>> first_quality(records, lambda r: r["hqs"] >= 0.8)
+    {'seconds_to_quality': 9.0, 'steps_to_quality': 100}
+  """
+  if quality is None:
+    return {}
+
+  def first(runs_metrics):
+    for record, metrics in runs_metrics:
+      if quality(metrics):
+        return record.get("seconds"), record["step"]
+    return None, None
+
+  if seeds is None:
+    seconds, steps = first((r, r) for r in eval_records)
+    return {"seconds_to_quality": seconds, "steps_to_quality": steps}
+  per_seed = [
+      first((r, {k: v[i] for k, v in r["per_seed"].items()})
+            for r in eval_records)
+      for i in range(len(seeds))]
+  return {"seconds_to_quality": [s for s, _ in per_seed],
+          "steps_to_quality": [t for _, t in per_seed]}
+
+
+
+# One panel of `plot_eval_curves`: (y label, [(metric, legend label or None,
+# scale)]).
+Panel = Tuple[str, Sequence[Tuple[str, Optional[str], float]]]
+
+
+def plot_eval_curves(eval_records: list, path: str,
+                     panels: Sequence[Panel]) -> None:
+  """Side-by-side panels of evaluation metrics against steps, as a PNG."""
+  steps = [r["step"] for r in eval_records]
+  fig = Figure(figsize=(4.5 * len(panels), 3.5))
+  for ax, (ylabel, series) in zip(fig.subplots(1, len(panels)), panels):
+    for i, (name, label, scale) in enumerate(series):
+      ax.plot(steps, [scale * r[name] for r in eval_records],
+              marker="o" if i == 0 else ".", label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if any(label for _, label, _ in series):
+      ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+

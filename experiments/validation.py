@@ -207,8 +207,8 @@ def validate(
     ConfigError: naming the field, the value and what is allowed.
 
   Example:
-    >>> from experiments.configs import mog
-    >>> config = mog.get_config("ring")
+    >>> from experiments.configs import mixtures
+    >>> config = mixtures.get_config("ring")
     >>> config.batch_size = 0
     >>> validate(config, datasets=["ring"], methods=["diwgan"])
     Traceback (most recent call last):

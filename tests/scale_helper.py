@@ -31,9 +31,11 @@ if ROOT not in sys.path:
 
 from diwgan import checkpointing  # pylint: disable=g-import-not-at-top
 from diwgan import parallel  # pylint: disable=g-import-not-at-top
+from experiments import cli  # pylint: disable=g-import-not-at-top
+from experiments.configs import mixtures  # pylint: disable=g-import-not-at-top
 from experiments import loop  # pylint: disable=g-import-not-at-top
 from experiments import mog  # pylint: disable=g-import-not-at-top
-from experiments.configs import mog as mog_configs  # pylint: disable=g-import-not-at-top
+from experiments import runs  # pylint: disable=g-import-not-at-top
 
 STEPS = 20
 DEVICE_COUNTS = (2, 4, 8)
@@ -43,7 +45,7 @@ NOISY_STEPS = 5
 
 def tiny_config(method="diwgan", *, matcher="auction", num_steps=STEPS):
   """Batch 64, a short auto-encoder: a few seconds of pretraining."""
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.method = method
   config.num_steps = num_steps
   config.batch_size = 64
@@ -182,7 +184,7 @@ def seed_sharding(workdir):
   """
   config = tiny_config("diwgan", matcher="scipy", num_steps=SHARDED_STEPS)
   seeds = list(range(SHARDED_SEEDS))
-  singles = [mog.build_experiment(loop.seed_config(config, s)) for s in seeds]
+  singles = [mog.build_experiment(runs.seed_config(config, s)) for s in seeds]
   initial = [e.initial_state() for e in singles]
   one_device = parallel.make_train_steps(singles[0].trainer, donate=False)
   alone = [one_device(state, SHARDED_STEPS)[0] for state in initial]
@@ -218,8 +220,8 @@ def seed_sharding(workdir):
   cached = [dataclasses.replace(e, initial_state=lambda s=s: s)
             for e, s in zip(singles, initial)]
   experiment, captured = capture_last_evaluated(
-      loop.stack_seeds(cached, seeds))
-  final = loop.train_and_evaluate(experiment, config, workdir)
+      runs.stack_seeds(cached, seeds))
+  final = loop.train(experiment, config, workdir)
   with open(os.path.join(workdir, "final_metrics.json")) as f:
     written = json.load(f)
   checkpointer = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"))
@@ -318,7 +320,7 @@ def run_devices(args):
   config.num_devices = 8
   experiment, captured = capture_last_evaluated(
       dataclasses.replace(auction, initial_state=lambda: state))
-  loop.train_and_evaluate(experiment, config, args.workdir)
+  loop.train(experiment, config, args.workdir)
   save_leaves(os.path.join(args.workdir, "final_state.npz"),
               captured["state"])
   with open(args.out, "w") as f:
@@ -332,7 +334,7 @@ def run_distributed(args):
   from jax._src.lib import _jax  # pylint: disable=g-import-not-at-top
   _jax.make_gloo_tcp_collectives = functools.partial(
       _jax.make_gloo_tcp_collectives, hostname="127.0.0.1")
-  loop.initialize_distributed(
+  cli.initialize_distributed(
       args.coordinator_address, num_processes=args.num_processes,
       process_id=args.process_id)
   assert jax.process_count() == args.num_processes
@@ -343,7 +345,7 @@ def run_distributed(args):
   if args.initial_state:
     state = load_leaves(args.initial_state, experiment.template_state())
     experiment = dataclasses.replace(experiment, initial_state=lambda: state)
-  final = loop.train_and_evaluate(experiment, config, args.workdir)
+  final = loop.train(experiment, config, args.workdir)
   assert final["step"] == 10, final
   save_leaves(args.out, captured["state"])
   jax.distributed.shutdown()

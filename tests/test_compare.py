@@ -11,12 +11,12 @@ import jax
 import pytest
 
 from experiments import compare
+from experiments.configs import mixtures
 from experiments import loop
-from experiments import methods as experiment_methods
 from experiments import mog
+from experiments import registry
 from experiments import report
 from experiments import validation
-from experiments.configs import mog as mog_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERRIDES = {
@@ -227,7 +227,7 @@ def test_equal_time_steps_scale_with_step_cost():
 def test_step_costs_are_read_from_the_benchmark_output(tmp_path):
   costs = compare.load_step_costs(
       os.path.join(ROOT, "benchmarks", "results", "method_steps.json"))
-  assert set(costs["ms_per_step"]) >= set(experiment_methods.BASELINES)
+  assert set(costs["ms_per_step"]) >= set(registry.BASELINES)
   assert costs["measured_on"]["config"] == "ring"
   protocol = compare.equal_time_protocol(
       ["ring", "grid"], ["gan", "diwgan"], "diwgan", costs)
@@ -286,7 +286,7 @@ def test_time_to_quality_table_per_seed(finished):
 
 
 def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
-  monkeypatch.setitem(experiment_methods.LEARNING_RATES, "pacgan",
+  monkeypatch.setitem(registry.LEARNING_RATES, "pacgan",
                       (3e-4, 2e-4))
   config = compare.run_config("grid", "pacgan", 3,
                               {"optimizer.discriminator_lr": 5e-4})
@@ -295,7 +295,7 @@ def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
   assert config.optimizer.discriminator_lr == 5e-4
   config = compare.run_config("grid", "pacgan", 3, {},
                               tuned_learning_rates=False)
-  assert config.optimizer.generator_lr == mog_configs.get_config(
+  assert config.optimizer.generator_lr == mixtures.get_config(
       "grid").optimizer.generator_lr
 
 

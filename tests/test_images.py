@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from diwgan import autoencoder as autoencoder_lib
-from diwgan import models
 from diwgan.data import images as image_data
 from diwgan.metrics import images as image_metrics
+from diwgan import models
 from diwgan.models import conv
+from experiments.configs import image_sets
 from experiments import images as image_experiment
-from experiments.configs import images as image_configs
 import step_checks  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +87,7 @@ def test_unknown_image_set_lists_valid_ones():
   with pytest.raises(ValueError, match="digits, stacked_digits, mnist"):
     image_data.load("svhn")
   with pytest.raises(ValueError, match="valid configs: digits, stacked_digits"):
-    image_configs.get_config("svhn")
+    image_sets.get_config("svhn")
 
 
 # --- models -----------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_classify_labels_each_channel():
 
 
 def small_digit_config(tmp_path, method="diwgan"):
-  config = image_configs.get_config("stacked_digits")
+  config = image_sets.get_config("stacked_digits")
   config.method = method
   config.batch_size = 32
   config.num_real = 1000
@@ -263,13 +263,13 @@ def small_digit_config(tmp_path, method="diwgan"):
 def classifier_dir(tmp_path_factory):
   """The digits config's classifier, trained once and cached for this module."""
   directory = tmp_path_factory.mktemp("classifier")
-  config = image_configs.get_config("stacked_digits")
+  config = image_sets.get_config("stacked_digits")
   image_experiment.load_or_train_classifier(config, str(directory))
   return directory
 
 
 def test_classifier_accuracy_on_held_out_digits_and_cache(classifier_dir):
-  config = image_configs.get_config("stacked_digits")
+  config = image_sets.get_config("stacked_digits")
   with open(classifier_dir / "digits" / "classifier.json") as f:
     info = json.load(f)
   assert info["test_size"] == 359 and info["train_size"] == 1438

@@ -39,8 +39,8 @@ def test_stacked_mnist_from_mock_data():
 
 def test_stacked_mnist_experiment_trains_on_mock_data(tmp_path):
   from experiments import images as image_experiment  # pylint: disable=g-import-not-at-top
-  from experiments.configs import images as image_configs  # pylint: disable=g-import-not-at-top
-  config = image_configs.get_config("stacked_mnist")
+  from experiments.configs import image_sets  # pylint: disable=g-import-not-at-top
+  config = image_sets.get_config("stacked_mnist")
   config.method = "gan"
   config.batch_size = 4
   config.noise_dim = 4

@@ -16,19 +16,19 @@ import optax
 import pytest
 from scipy import optimize
 
+from diwgan.data import mog as mog_data
 from diwgan import losses
 from diwgan import methods
-from diwgan import models
-from diwgan import training
-from diwgan.data import mog as mog_data
 from diwgan.methods import bms_vae_gan
 from diwgan.methods import gne
 from diwgan.methods import pacgan
 from diwgan.methods import unrolled
 from diwgan.methods import veegan
-from experiments import methods as experiment_methods
+from diwgan import models
+from diwgan import training
+from experiments.configs import mixtures
 from experiments import mog
-from experiments.configs import mog as mog_configs
+from experiments import registry
 
 BASELINES = ("unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def tiny_config(method):
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.method = method
   config.num_steps = 10
   config.batch_size = 8
@@ -54,15 +54,15 @@ def tiny_config(method):
 
 
 def test_registry_lists_every_method():
-  assert set(experiment_methods.METHODS) == {
+  assert set(registry.METHODS) == {
       "gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan", "diwgan",
       "diwgan_poster", "diwgan_noweights", "diwgan_wg", "diwgan_wr",
       "diwgan_random_match"}
-  for name in experiment_methods.METHODS:
-    assert experiment_methods.needs_autoencoder(name) == name.startswith(
+  for name in registry.METHODS:
+    assert registry.needs_autoencoder(name) == name.startswith(
         "diwgan")
   with pytest.raises(ValueError, match="Unknown method 'vae'"):
-    experiment_methods.make_method(tiny_config("vae"))
+    registry.make_method(tiny_config("vae"))
 
 
 @pytest.mark.parametrize("method", BASELINES)
@@ -431,9 +431,9 @@ def test_diw_variants_set_the_right_fields():
   config = tiny_config("diwgan")
   config.methods.diwgan_poster.loss_weight = 0.25
   fields = {}
-  for name in experiment_methods.AUTOENCODER_METHODS:
+  for name in registry.AUTOENCODER_METHODS:
     config.method = name
-    method = experiment_methods.make_method(config, encode=lambda p, x: x)
+    method = registry.make_method(config, encode=lambda p, x: x)
     assert isinstance(method, methods.DIWGAN) and method.name == name
     fields[name] = (method.distance, method.alpha, method.random_matching,
                     method.use_generator_weights, method.use_target_weights)
@@ -456,9 +456,9 @@ def test_diw_ablations_change_the_right_thing():
            for i in (1, 2)]
   context = training.StepContext(step=jnp.zeros((), jnp.int32))
   results = {}
-  for name in experiment_methods.AUTOENCODER_METHODS:
+  for name in registry.AUTOENCODER_METHODS:
     config.method = name
-    method = experiment_methods.make_method(config, encode=lambda p, x: x)
+    method = registry.make_method(config, encode=lambda p, x: x)
     state = methods.init_diw_state((), anchors, history=4)
 
     def two_terms(state, method=method):

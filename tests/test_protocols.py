@@ -15,15 +15,15 @@ import optax
 import pytest
 from scipy import stats
 
+from diwgan.data import mog as mog_data
 from diwgan import methods
+from diwgan.metrics import mog as mog_metrics
 from diwgan import models
 from diwgan import training
-from diwgan.data import mog as mog_data
-from diwgan.metrics import mog as mog_metrics
 from experiments import compare
+from experiments.configs import mixtures
 from experiments import mog
 from experiments import report
-from experiments.configs import mog as mog_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,9 +110,9 @@ def test_simultaneous_updates_take_g_gradient_at_the_old_discriminator():
 
 def test_pacgan_protocol_sets_the_public_code_settings():
   for method, batch in (("gan", 100), ("pacgan", 200), ("diwgan", 100)):
-    config = mog_configs.get_config("grid")
+    config = mixtures.get_config("grid")
     config.method = method
-    mog_configs.apply_protocol(config, "pacgan")
+    mixtures.apply_protocol(config, "pacgan")
     assert config.batch_size == batch
     assert config.protocol == "pacgan"
     assert config.noise_dim == 2 and config.generator_batch_norm
@@ -127,7 +127,7 @@ def test_pacgan_protocol_sets_the_public_code_settings():
 
 def test_unknown_protocol_lists_valid_ones():
   with pytest.raises(ValueError, match="valid protocols: diwgan, pacgan"):
-    mog_configs.apply_protocol(mog_configs.get_config("ring"), "veegan2")
+    mixtures.apply_protocol(mixtures.get_config("ring"), "veegan2")
 
 
 def test_compare_run_config_takes_the_preset_over_tuned_rates():

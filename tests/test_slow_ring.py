@@ -14,13 +14,13 @@ import json
 
 import pytest
 
+from experiments.configs import mixtures
 from experiments import mog
-from experiments.configs import mog as mog_configs
 
 
 @pytest.mark.slow
 def test_diwgan_finds_ring_modes_with_sharp_samples(tmp_path):
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.num_steps = 4000
   config.eval.every = 1000
   config.checkpoint_every = 4000

@@ -10,14 +10,14 @@ import pytest
 
 from diwgan import autoencoder as autoencoder_lib
 from diwgan import checkpointing
+from experiments.configs import mixtures
 from experiments import loop
 from experiments import mog
-from experiments.configs import mog as mog_configs
 import step_checks  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 
 def tiny_config(method="diwgan", dataset="ring", num_steps=40):
-  config = mog_configs.get_config(dataset)
+  config = mixtures.get_config(dataset)
   config.method = method
   config.num_steps = num_steps
   config.batch_size = 32
@@ -88,7 +88,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, method):
   config.eval.every = 10
   experiment.evaluate = evaluate
   with pytest.raises(KeyboardInterrupt):
-    loop.train_and_evaluate(experiment, config, broken_dir)
+    loop.train(experiment, config, broken_dir)
   config.eval.every = 20
   mog.train_and_evaluate(config, broken_dir)
 
@@ -230,7 +230,7 @@ def test_autoencoder_gate_names_the_number():
 
 def test_unknown_config_lists_valid_ones():
   with pytest.raises(ValueError, match="ring, grid, random_grid, cube"):
-    mog_configs.get_config("spiral")
+    mixtures.get_config("spiral")
 
 
 def test_schedule_must_align_with_log_every(tmp_path):

@@ -2,27 +2,27 @@
 
 import pytest
 
-from experiments import methods as experiment_methods
+from experiments.configs import image_sets
+from experiments.configs import mixtures
+from experiments import registry
 from experiments import validation
-from experiments.configs import images as image_configs
-from experiments.configs import mog as mog_configs
 
 
 def _validate_mog(config):
-  validation.validate(config, datasets=mog_configs.CONFIGS,
-                      methods=experiment_methods.METHODS)
+  validation.validate(config, datasets=mixtures.CONFIGS,
+                      methods=registry.METHODS)
 
 
-@pytest.mark.parametrize("name", mog_configs.CONFIGS)
+@pytest.mark.parametrize("name", mixtures.CONFIGS)
 def test_mixture_defaults_pass(name):
-  _validate_mog(mog_configs.get_config(name))
+  _validate_mog(mixtures.get_config(name))
 
 
-@pytest.mark.parametrize("name", image_configs.CONFIGS)
+@pytest.mark.parametrize("name", image_sets.CONFIGS)
 def test_image_defaults_pass(name):
-  validation.validate(image_configs.get_config(name),
-                      datasets=image_configs.CONFIGS,
-                      methods=experiment_methods.METHODS)
+  validation.validate(image_sets.get_config(name),
+                      datasets=image_sets.CONFIGS,
+                      methods=registry.METHODS)
 
 
 def _set(config, field, value):
@@ -95,7 +95,7 @@ _BAD = [
 @pytest.mark.parametrize("field,value,allowed", _BAD,
                          ids=[f"{f}={v!r}" for f, v, _ in _BAD])
 def test_rule_names_field_value_and_allowed(field, value, allowed):
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   _set(config, field, value)
   with pytest.raises(validation.ConfigError) as error:
     _validate_mog(config)
@@ -105,7 +105,7 @@ def test_rule_names_field_value_and_allowed(field, value, allowed):
 
 
 def test_pacgan_batch_must_split_into_packs():
-  config = mog_configs.get_config("ring")
+  config = mixtures.get_config("ring")
   config.method = "pacgan"
   config.batch_size = 510
   with pytest.raises(validation.ConfigError, match="pack_size=4"):
@@ -115,9 +115,9 @@ def test_pacgan_batch_must_split_into_packs():
 
 
 def test_image_rules():
-  config = image_configs.get_config("stacked_digits")
+  config = image_sets.get_config("stacked_digits")
   config.eval.classifier.min_accuracy = 2.0
   with pytest.raises(validation.ConfigError,
                      match=r"config.eval.classifier.min_accuracy=2.0"):
-    validation.validate(config, datasets=image_configs.CONFIGS,
-                        methods=experiment_methods.METHODS)
+    validation.validate(config, datasets=image_sets.CONFIGS,
+                        methods=registry.METHODS)

@@ -31,14 +31,15 @@ class DIWState(NamedTuple):
     encoder_params: frozen parameters of the pre-trained auto-encoder.
     anchors: (B, k) real anchors `S_r`, drawn once from the latent KDE.
     importance: ring buffers of the importance weights.
-    prices: (B,) auction prices of the last step (kept for inspection; not
-      a warm start, see `diwgan.diw.diw_term`).
+
+  The auction's prices are not kept: each step's generated latents are new
+  columns, so the last step's prices are no warm start
+  (`diwgan.diw.diw_term`); they are in the step's `aux` for inspection.
   """
 
   encoder_params: Any
   anchors: jax.Array
   importance: importance.ImportanceState
-  prices: jax.Array
 
 
 def draw_anchors(
@@ -77,7 +78,7 @@ def init_diw_state(
     *,
     history: int,
 ) -> DIWState:
-  """Fresh DIW state around given anchors (empty buffers, zero prices).
+  """Fresh DIW state around given anchors (empty importance buffers).
 
   Args:
     encoder_params: parameters of the frozen encoder.
@@ -85,14 +86,13 @@ def init_diw_state(
     history: N, steps kept in the importance ring buffers.
 
   Returns:
-    A `DIWState` with (N, B, k) latent and (N, B) distance buffers and (B,)
-    zero prices.
+    A `DIWState` with (N, B, k) latent and (N, B) distance buffers.
 
   Example:
     >>> import jax.numpy as jnp
     >>> state = init_diw_state({}, jnp.zeros((16, 8)), history=10)
-    >>> state.importance.latents.shape, state.prices.shape
-    ((10, 16, 8), (16,))
+    >>> state.importance.latents.shape, state.importance.distances.shape
+    ((10, 16, 8), (10, 16))
   """
   num_anchors, latent_dim = anchors.shape
   return DIWState(
@@ -101,7 +101,6 @@ def init_diw_state(
       importance=importance.init_importance_state(
           history, num_anchors, latent_dim
       ),
-      prices=jnp.zeros((num_anchors,), jnp.float32),
   )
 
 
@@ -214,7 +213,7 @@ class DIWGAN(Method):
         random_matching_key=key if self.random_matching else None,
         axis_name=context.axis_name,
         **{name: getattr(self, name) for name in _TERM_OPTIONS})
-    new_state = state._replace(importance=new_importance, prices=aux.prices)
+    new_state = state._replace(importance=new_importance)
     metrics = {
         "diw_term": term,
         "matched_distance": jnp.mean(aux.matched_distances),

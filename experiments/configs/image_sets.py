@@ -15,7 +15,7 @@ can be overridden as `--config.<field>=<value>`.
 import ml_collections
 
 from diwgan.data import images
-from experiments.configs import mog as mog_configs
+from experiments.configs import mixtures
 
 CONFIGS = images.IMAGE_SETS
 
@@ -45,7 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.discriminator.kernel_size = 5
 
   # DCGAN's Adam settings, with the cosine decay of the mixture runs.
-  config.optimizer = mog_configs.optimizer_config(generator_lr=2e-4,
+  config.optimizer = mixtures.optimizer_config(generator_lr=2e-4,
                                                   discriminator_lr=2e-4)
 
   config.autoencoder = ml_collections.ConfigDict()
@@ -67,14 +67,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_real = -1
 
   # The method hyper-parameters are the mixture experiments' (one factory).
-  config.diw = mog_configs.base_config().diw
+  config.diw = mixtures.base_config().diw
   # Latent distances between images are ~10 (64-d latent) against ~1 for
   # the GAN loss: with alpha 1 the matched term dominates and pulls the
   # generator onto the B anchors. stacked_digits, seed 0, 1500 steps
   # (runs/images/tune_alpha_*): alpha 1 -> 866 modes, KL 0.80; 0.1 -> 902,
   # 0.61; 0.01 -> 919, 0.56 (DCGAN: 900, 0.64).
   config.diw.alpha = 0.01
-  config.methods = mog_configs.methods_config()
+  config.methods = mixtures.methods_config()
 
   config.data = ml_collections.ConfigDict()
   config.data.split = "train"  # "all" = train + test
