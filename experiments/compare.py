@@ -17,9 +17,12 @@ non-finite loss (or a DIW run whose auto-encoder fails its gate) is recorded
 as failed (`failed.json`) and counted in the table; `--retry_failed` trains
 it again. `--config.<field>=<value>` overrides apply to every run (the data
 set, method and seed come from `--configs`, `--methods` and `--seeds`),
-on top of each method's tuned learning rates
-(`experiments.registry.LEARNING_RATES`; `--notuned_learning_rates` ignores
-them). `--tune` runs the learning-rate grid instead (`tune_learning_rates`).
+on top of each method's tuned learning rates (`--learning_rates`: `ring`,
+the picks of the grid on the ring, `experiments.registry.LEARNING_RATES`;
+`per_set`, each data set's own picks where it has them,
+`experiments.registry.PER_SET_LEARNING_RATES`; `config`, none:
+`--notuned_learning_rates` does the same). `--tune` runs the learning-rate
+grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
 `--collect_only` writes the report of the runs finished so far and trains
@@ -83,22 +86,28 @@ FAILED = "failed.json"
 METRICS = ("modes", "strict_modes", "hqs", "jsd")
 # Fields set per run by the harness itself, not by --config overrides.
 PER_RUN_FIELDS = ("dataset", "method", "seed")
+# Where `run_config` takes each method's learning rates from.
+LEARNING_RATE_CHOICES = ("ring", "per_set", "config")
 # Exceptions that are an outcome of a method on a seed, not a harness error.
 RUN_FAILURES = (loop.NonFiniteLossError, autoencoder_lib.AutoEncoderQualityError)
 
 
 def run_config(
     dataset: str, method: str, seed: int, overrides: Dict[str, Any],
-    *, tuned_learning_rates: bool = True, preset: str = "diwgan",
+    *, learning_rates: str = "ring", preset: str = "diwgan",
 ) -> ml_collections.ConfigDict:
   """The config of one run.
 
   The data set's defaults, then either a paper's protocol (`preset`, one of
   `experiments.configs.mixtures.PROTOCOLS` other than "diwgan": its networks,
   batch, optimizer and length, learning rates included) or the method's
-  tuned learning rates (`experiments.registry.LEARNING_RATES`, unless
-  `tuned_learning_rates` is False), then `overrides`.
+  tuned learning rates (`learning_rates`: "ring", "per_set" or "config" for
+  none; `experiments.registry.tuned_learning_rates`), then `overrides`.
   """
+  if learning_rates not in LEARNING_RATE_CHOICES:
+    raise ValueError(
+        f"Unknown learning_rates {learning_rates!r}; valid: "
+        f"{', '.join(LEARNING_RATE_CHOICES)}.")
   bad = [k for k in overrides if k.split(".")[0] in PER_RUN_FIELDS]
   if bad:
     raise ValueError(
@@ -108,10 +117,11 @@ def run_config(
   config.seed = seed
   if preset != "diwgan":
     mixtures.apply_protocol(config, preset)
-  elif tuned_learning_rates and method in registry.LEARNING_RATES:
-    generator_lr, discriminator_lr = registry.LEARNING_RATES[method]
-    config.optimizer.generator_lr = generator_lr
-    config.optimizer.discriminator_lr = discriminator_lr
+  elif learning_rates != "config":
+    picked = registry.tuned_learning_rates(
+        dataset, method, per_set=learning_rates == "per_set")
+    if picked is not None:
+      config.optimizer.generator_lr, config.optimizer.discriminator_lr = picked
   config.update_from_flattened_dict(dict(overrides))
   return config
 
@@ -342,7 +352,7 @@ def collect_run(
 
 
 def _cells(datasets, method_names, seeds, workdir, overrides, *,
-           tuned_learning_rates, equal_time, retry_failed=False,
+           learning_rates, equal_time, retry_failed=False,
            preset="diwgan"):
   """{(data set, method, seed): (config, folder, status)}.
 
@@ -362,7 +372,7 @@ def _cells(datasets, method_names, seeds, workdir, overrides, *,
         cell_overrides["num_steps"] = equal_time["num_steps"][dataset][method]
       for seed in seeds:
         config = run_config(dataset, method, seed, cell_overrides,
-                            tuned_learning_rates=tuned_learning_rates,
+                            learning_rates=learning_rates,
                             preset=preset)
         mog.validate_config(config)
         path = run_dir(workdir, dataset, method, seed)
@@ -381,7 +391,7 @@ def plan_comparison(
     overrides: Optional[Dict[str, Any]] = None,
     *,
     step_costs: Dict[str, Any],
-    tuned_learning_rates: bool = True,
+    learning_rates: str = "ring",
     equal_time: Optional[Dict[str, Any]] = None,
     preset: str = "diwgan",
 ) -> str:
@@ -395,7 +405,7 @@ def plan_comparison(
   costs = step_costs["ms_per_step"]
   check_step_costs(costs, method_names)
   cells = _cells(datasets, method_names, seeds, workdir, dict(overrides or {}),
-                 tuned_learning_rates=tuned_learning_rates,
+                 learning_rates=learning_rates,
                  equal_time=equal_time, preset=preset)
   measured = step_costs["measured_on"]
   lines = [
@@ -431,7 +441,7 @@ def run_comparison(
     overrides: Optional[Dict[str, Any]] = None,
     *,
     retry_failed: bool = False,
-    tuned_learning_rates: bool = True,
+    learning_rates: str = "ring",
     vmap_seeds: bool = False,
     shard_seeds: bool = False,
     equal_time: Optional[Dict[str, Any]] = None,
@@ -460,7 +470,7 @@ def run_comparison(
   jobs = [(d, m) for d in datasets for m in method_names]
   total = len(jobs) * len(seeds)
   cells = _cells(datasets, method_names, seeds, workdir, overrides,
-                 tuned_learning_rates=tuned_learning_rates,
+                 learning_rates=learning_rates,
                  equal_time=equal_time, retry_failed=retry_failed,
                  preset=preset)
   if shard_seeds:
@@ -503,16 +513,16 @@ def run_comparison(
     if jax.process_index() == 0:
       with open(os.path.join(workdir, RESULTS), "w") as f:
         json.dump(_results(datasets, method_names, seeds, overrides, runs,
-                           equal_time, preset), f, indent=2)
+                           equal_time, preset, learning_rates), f, indent=2)
   results = _results(datasets, method_names, seeds, overrides, runs,
-                     equal_time, preset)
+                     equal_time, preset, learning_rates)
   if jax.process_index() == 0:
     report.write_report(results, workdir)
   return results
 
 
 def _results(datasets, method_names, seeds, overrides, runs, equal_time=None,
-             preset="diwgan"):
+             preset="diwgan", learning_rates="ring"):
   """results.json's content, exactly as it reads back (tuples as lists)."""
   protocol = {
       "configs": list(datasets), "methods": list(method_names),
@@ -526,6 +536,10 @@ def _results(datasets, method_names, seeds, overrides, runs, equal_time=None,
     # The paper's protocol every run trained in (docs/baselines.md,
     # "Protocol presets"); its settings are in each run's config.
     protocol["preset"] = preset
+  elif learning_rates != "ring":
+    # Where the runs' learning rates came from (`run_config`); each run's
+    # record holds its own pair.
+    protocol["learning_rates"] = learning_rates
   return json.loads(json.dumps({"protocol": protocol, "runs": list(runs)}))
 
 
@@ -674,7 +688,7 @@ def tune_learning_rates(
     results = run_comparison(
         datasets, method_names, seeds,
         grid_dir(workdir, generator_lr, discriminator_lr), point,
-        tuned_learning_rates=False)
+        learning_rates="config")
     for method in method_names:
       done = [r for r in results["runs"]
               if r["method"] == method and r["status"] == "done"]
@@ -732,10 +746,16 @@ _PLAN = flags.DEFINE_bool(
     "training hours at the step costs of --step_costs.")
 _RETRY_FAILED = flags.DEFINE_bool(
     "retry_failed", False, "Train runs recorded as failed again.")
+_LEARNING_RATES = flags.DEFINE_enum(
+    "learning_rates", "ring", list(LEARNING_RATE_CHOICES), "Start each "
+    "method from its learning rates tuned on the ring (experiments.registry."
+    "LEARNING_RATES), on each data set (per_set: experiments.registry."
+    "PER_SET_LEARNING_RATES, the ring's where a set has none) or from "
+    "config.optimizer (config); --config.optimizer.* overrides still apply "
+    "on top.")
 _TUNED_LEARNING_RATES = flags.DEFINE_bool(
-    "tuned_learning_rates", True, "Start each method from its tuned "
-    "learning rates (experiments.registry.LEARNING_RATES); --config.optimizer."
-    "* overrides still apply on top.")
+    "tuned_learning_rates", True, "False: the same as --learning_rates="
+    "config.")
 _VMAP_SEEDS = flags.DEFINE_bool(
     "vmap_seeds", False, "Train the seeds of each (data set, method) in one "
     "vmapped program (docs/scaling.md) instead of one after the other; each "
@@ -798,6 +818,8 @@ def _main(argv):
     print(report.write_report(results, workdir))
     return
   num_seeds = flags.FLAGS.seeds or DEFAULT_SEEDS
+  learning_rates = (_LEARNING_RATES.value if _TUNED_LEARNING_RATES.value
+                    else "config")
   if _COMPILATION_CACHE.value:
     jax.config.update("jax_compilation_cache_dir",
                       os.path.join(workdir, "jax_cache"))
@@ -858,13 +880,13 @@ def _main(argv):
     print(plan_comparison(
         _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
         overrides, step_costs=step_costs,
-        tuned_learning_rates=_TUNED_LEARNING_RATES.value,
+        learning_rates=learning_rates,
         equal_time=equal_time, preset=_PROTOCOL.value))
     return
   results = run_comparison(
       _CONFIGS.value, _METHODS.value, list(range(num_seeds)), workdir,
       overrides, retry_failed=_RETRY_FAILED.value,
-      tuned_learning_rates=_TUNED_LEARNING_RATES.value,
+      learning_rates=learning_rates,
       vmap_seeds=_VMAP_SEEDS.value, shard_seeds=_SHARD_SEEDS.value,
       equal_time=equal_time, collect_only=_COLLECT_ONLY.value,
       preset=_PROTOCOL.value)

@@ -55,6 +55,12 @@ LEARNING_RATES: Dict[str, Tuple[float, float]] = {
 }
 LEARNING_RATE_GRID: Tuple[Tuple[float, float], ...] = (
     (1e-3, 1e-4), (1e-3, 1e-3), (1e-4, 1e-4), (1e-4, 1e-3))
+# The same grid run on each data set with the same budget (seed 0, 4000
+# steps, lowest JSD; docs/baselines.md, "Tuning protocol"), DIW-GAN included:
+# {data set: {method: (generator lr, discriminator lr)}}. Applied by
+# `experiments.compare --learning_rates=per_set`; a data set or method
+# absent here falls back to `LEARNING_RATES`.
+PER_SET_LEARNING_RATES: Dict[str, Dict[str, Tuple[float, float]]] = {}
 # Methods that match in the latent space of a pre-trained auto-encoder.
 AUTOENCODER_METHODS = tuple(DIW_VARIANTS)
 BASELINES = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
@@ -63,6 +69,27 @@ METHODS = BASELINES + AUTOENCODER_METHODS
 
 def needs_autoencoder(name: str) -> bool:
   return name in AUTOENCODER_METHODS
+
+
+def tuned_learning_rates(
+    dataset: str, method: str, *, per_set: bool = False
+) -> Optional[Tuple[float, float]]:
+  """The tuned (generator lr, discriminator lr) of `method`, or None.
+
+  With `per_set`, the pick of the grid on `dataset` itself
+  (`PER_SET_LEARNING_RATES`) where there is one; otherwise, and for sets
+  not tuned on their own, the ring's (`LEARNING_RATES`). None: the method
+  keeps `config.optimizer`.
+
+  Example:
+    >>> tuned_learning_rates("grid", "gan")
+    (0.0001, 0.001)
+    >>> tuned_learning_rates("ring", "diwgan") is None
+    True
+  """
+  if per_set and method in PER_SET_LEARNING_RATES.get(dataset, {}):
+    return PER_SET_LEARNING_RATES[dataset][method]
+  return LEARNING_RATES.get(method)
 
 
 def _clip(value) -> Optional[tuple]:

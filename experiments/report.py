@@ -92,6 +92,13 @@ def format_table(results: Dict[str, Any]) -> str:
   if protocol.get("preset"):
     lines += [f"Every run in the {protocol['preset']} protocol "
               "(docs/baselines.md, \"Protocol presets\").", ""]
+  elif protocol.get("learning_rates") == "per_set":
+    lines += ["Each method at the learning rates tuned on each data set "
+              "(docs/baselines.md, \"Tuning protocol\"; the ring's where a "
+              "set has none).", ""]
+  elif protocol.get("learning_rates") == "config":
+    lines += ["Every method at the config's learning rates (no tuned "
+              "rates).", ""]
   lines += [
       f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
       f"overrides {protocol['overrides'] or 'none'}. "

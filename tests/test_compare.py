@@ -294,7 +294,7 @@ def test_run_config_applies_tuned_rates_then_overrides(monkeypatch):
   assert config.optimizer.generator_lr == 3e-4
   assert config.optimizer.discriminator_lr == 5e-4
   config = compare.run_config("grid", "pacgan", 3, {},
-                              tuned_learning_rates=False)
+                              learning_rates="config")
   assert config.optimizer.generator_lr == mixtures.get_config(
       "grid").optimizer.generator_lr
 
