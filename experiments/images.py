@@ -2,8 +2,14 @@ r"""Trains and evaluates a method on an image set.
 
   python -m experiments.images --config=stacked_digits
   python -m experiments.images --config=stacked_digits --method=gan
+  python -m experiments.images --config=digits --method=veegan
   python -m experiments.images --config=stacked_mnist --config.diw.alpha=2.0
   python -m experiments.images --config=stacked_digits --seeds=3  # vmapped seeds
+
+--method takes every method of experiments.mog (gan, unrolled, veegan,
+pacgan, gne, bms_vae_gan and the DIW-GAN variants); on images each uses the
+convolutional networks of docs/baselines.md ("Image sets"), set in
+config.methods.<name> (experiments/configs/image_sets.py).
 
 Writes metrics.jsonl, samples_<step>.png (a grid of generated samples),
 curves.png, final_metrics.json, anchor_quality.json and orbax checkpoints to
@@ -288,7 +294,7 @@ def build_experiment(
       shape, latent_dim=ae.latent_dim, width=ae.width, hidden=ae.hidden,
       kernel_size=ae.kernel_size, patches=patches)
   encode = functools.partial(autoencoder.apply, method=autoencoder.encode)
-  method = registry.make_method(config, encode)
+  method = registry.make_method(config, encode, patches=patches)
   sample_real = functools.partial(image_data.sample_images, data,
                                   stacked=image_data.is_stacked(name))
   trainer = runs.make_trainer(config, networks, method, sample_real)
@@ -309,9 +315,11 @@ def build_experiment(
 
   def method_state(pretrain: bool):
     if not registry.needs_autoencoder(config.method):
-      return registry.init_method_state(
+      # One compiled program (the Unrolled GAN's optimizer state and
+      # BMS-VAE-GAN's power-iteration vectors init conv networks).
+      return jax.jit(lambda: registry.init_method_state(
           method, jax.random.fold_in(init_key, 1), networks,
-          jnp.zeros((1,) + shape, jnp.float32))
+          jnp.zeros((1,) + shape, jnp.float32)))()
     if pretrain:
       return diw_setup.pretrained_diw_state(
           config, autoencoder, lambda: _real_set(config, data, real_key),

@@ -18,7 +18,10 @@ Methods (docs/method.md and docs/baselines.md):
 | `diwgan_random_match` | random instead of optimal pairing | `config.diw` |
 
 The DIW-GAN variants are `methods.DIWGAN` field settings (`DIW_VARIANTS`);
-everything else in `config.diw` applies to all of them.
+everything else in `config.diw` applies to all of them. `make_method` reads
+either config family: the mixtures' MLP fields
+(`experiments/configs/mixtures.py`) or the image sets' convolutional ones
+(`experiments/configs/image_sets.py`; docs/baselines.md, "Image sets").
 """
 
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -28,6 +31,7 @@ import ml_collections
 import optax
 
 from diwgan import methods
+from diwgan import models
 from diwgan import training
 
 # Field settings of `methods.DIWGAN` that define each DIW-GAN variant, on top
@@ -142,11 +146,74 @@ def unroll_optimizer(
       decay=opt.decay, final_fraction=opt.final_fraction, eps_root=eps_root)
 
 
+def _is_image_config(config: ml_collections.ConfigDict) -> bool:
+  """An image set's config (conv networks), not a mixture's (MLPs)."""
+  return "discriminator" in config and "generator" in config
+
+
+def _veegan(config, patches):
+  veegan = config.methods.veegan
+  fields = dict(
+      reconstruction_weight=veegan.reconstruction_weight,
+      reconstructor_noise_std=veegan.reconstructor_noise_std)
+  if not _is_image_config(config):
+    return methods.VEEGAN(
+        reconstructor_hidden=tuple(veegan.reconstructor_hidden), **fields)
+  # F: the discriminator's convolutions with a noise-sized dense output.
+  return methods.VEEGAN(
+      reconstructor_network=models.ConvDiscriminator(
+          width=veegan.reconstructor_width,
+          kernel_size=veegan.reconstructor_kernel_size, patches=patches,
+          out_dim=config.noise_dim),
+      **fields)
+
+
+def _bms_vae_gan(config, patches):
+  bms = config.methods.bms_vae_gan
+  fields = dict(
+      num_samples=bms.num_samples,
+      reconstruction_weight=bms.reconstruction_weight,
+      synthetic_weight=bms.synthetic_weight,
+      prior_weight=bms.prior_weight,
+      reconstruction=bms.reconstruction,
+      latent_classifier_hidden=tuple(bms.latent_classifier_hidden))
+  if not _is_image_config(config):
+    return methods.BMSVAEGAN(
+        encoder_hidden=tuple(bms.encoder_hidden),
+        discriminator_hidden=tuple(config.discriminator_hidden), **fields)
+  # q(z|x): convolutions to (mean, log-variance); D_I: the run's
+  # discriminator, spectrally normalised.
+  return methods.BMSVAEGAN(
+      encoder_network=models.ConvDiscriminator(
+          width=bms.encoder_width, kernel_size=bms.encoder_kernel_size,
+          patches=patches, out_dim=2 * config.noise_dim),
+      synthetic_discriminator_network=models.ConvDiscriminator(
+          width=config.discriminator.width,
+          kernel_size=config.discriminator.kernel_size, patches=patches,
+          spectral_norm=True),
+      **fields)
+
+
 def make_method(
     config: ml_collections.ConfigDict,
     encode: Optional[Callable[[Any, Any], Any]] = None,
+    *,
+    patches: bool = False,
 ) -> training.Method:
-  """The method of `config.method`; `encode` is the frozen encoder's apply."""
+  """The method of `config.method`, from a mixture or an image config.
+
+  Args:
+    config: a mixture or an image config.
+    encode: the frozen encoder's apply (the DIW-GAN variants).
+    patches: how the image methods' extra convolutions are computed
+      (`experiments.images.use_patches`); unused for mixtures.
+
+  Returns:
+    The `training.Method`.
+
+  Raises:
+    ValueError: for an unknown method; the message lists the valid ones.
+  """
   name = config.method
   if name not in METHODS:
     raise ValueError(
@@ -163,25 +230,12 @@ def make_method(
         unroll_steps=unrolled.unroll_steps,
         objective=unrolled.objective)
   if name == "veegan":
-    veegan = config.methods.veegan
-    return methods.VEEGAN(
-        reconstructor_hidden=tuple(veegan.reconstructor_hidden),
-        reconstruction_weight=veegan.reconstruction_weight,
-        reconstructor_noise_std=veegan.reconstructor_noise_std)
+    return _veegan(config, patches)
   if name == "pacgan":
     return methods.PacGAN(pack_size=config.methods.pacgan.pack_size)
   if name == "gne":
     return methods.GNE(weight=config.methods.gne.weight)
-  bms = config.methods.bms_vae_gan
-  return methods.BMSVAEGAN(
-      num_samples=bms.num_samples,
-      reconstruction_weight=bms.reconstruction_weight,
-      synthetic_weight=bms.synthetic_weight,
-      prior_weight=bms.prior_weight,
-      reconstruction=bms.reconstruction,
-      encoder_hidden=tuple(bms.encoder_hidden),
-      discriminator_hidden=tuple(config.discriminator_hidden),
-      latent_classifier_hidden=tuple(bms.latent_classifier_hidden))
+  return _bms_vae_gan(config, patches)
 
 
 def init_method_state(

@@ -149,6 +149,9 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("methods.veegan.reconstruction_weight", _number(0.0)),
     ("methods.veegan.reconstructor_hidden", _layers()),
     ("methods.veegan.reconstructor_noise_std", _number(0.0, open_low=True)),
+    # Images: F's convolutions (`experiments.configs.image_sets`).
+    ("methods.veegan.reconstructor_width", _int(1)),
+    ("methods.veegan.reconstructor_kernel_size", _int(1)),
     ("methods.pacgan.pack_size", _int(1)),
     ("methods.gne.weight", _number(0.0)),
     ("methods.bms_vae_gan.num_samples", _int(1)),
@@ -158,6 +161,9 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("methods.bms_vae_gan.reconstruction",
      _choice(bms_vae_gan.RECONSTRUCTION_KINDS)),
     ("methods.bms_vae_gan.encoder_hidden", _layers()),
+    # Images: the encoder's convolutions.
+    ("methods.bms_vae_gan.encoder_width", _int(1)),
+    ("methods.bms_vae_gan.encoder_kernel_size", _int(1)),
     ("methods.bms_vae_gan.latent_classifier_hidden", _layers()),
     ("methods.diwgan_poster.loss_weight", _number(0.0)),
     ("eval.every", _int(1)),

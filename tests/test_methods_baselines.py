@@ -244,6 +244,19 @@ def test_pack_shapes_and_order():
     pacgan.pack(samples, 5)
 
 
+def test_pack_stacks_images_as_channels():
+  images = jnp.arange(4 * 2 * 2 * 3, dtype=jnp.float32).reshape(4, 2, 2, 3)
+  packed = pacgan.pack(images, 2)
+  assert packed.shape == (2, 2, 2, 6)
+  for p in range(2):
+    for i in range(2):
+      np.testing.assert_array_equal(packed[p, ..., 3 * i:3 * (i + 1)],
+                                    images[2 * p + i])
+  np.testing.assert_array_equal(pacgan.pack(images, 1), images)
+  with pytest.raises(ValueError, match="divisible by the pack size"):
+    pacgan.pack(images, 3)
+
+
 def test_pacgan_discriminator_sees_packs():
   networks = training.Networks(
       generator=models.MLPGenerator(3, (16,)),
@@ -327,6 +340,46 @@ def test_veegan_generator_loss_is_logit_mean_plus_l2():
   assert abs(float(noisy) - float(got)) > 1e-6
 
 
+def test_veegan_on_images_reads_z_at_the_dense_layer():
+  """Image D(z, x): convolutions read x, z joins before the dense output."""
+  networks = training.Networks(
+      generator=models.ConvGenerator((8, 8, 1), width=4, kernel_size=3),
+      discriminator=models.ConvDiscriminator(width=4, kernel_size=3),
+      noise_dim=3)
+  method = methods.VEEGAN(reconstructor_network=models.ConvDiscriminator(
+      width=4, kernel_size=3, out_dim=3))
+  real = jax.random.normal(jax.random.key(0), (6, 8, 8, 1))
+  g_params, d_params = method.init_params(jax.random.key(1), networks,
+                                          real[:1])
+  # 4 x 4 x 8 features of the last convolution, then the 3 noise entries.
+  dense = d_params["discriminator"]["params"]["Dense_0"]["kernel"]
+  assert dense.shape == (4 * 4 * 8 + 3, 1)
+  f_dense = g_params["reconstructor"]["params"]["Dense_0"]["kernel"]
+  assert f_dense.shape == (4 * 4 * 8, 3)
+  noise = networks.sample_noise(jax.random.key(2), 6)
+  logits = veegan.pair_logits(networks.discriminator,
+                              d_params["discriminator"], noise, real)
+  assert logits.shape == (6,)
+  # Changing z changes D's output only through the dense layer's last rows.
+  features_only = jax.tree.map(lambda a: a, d_params["discriminator"])
+  features_only["params"]["Dense_0"]["kernel"] = dense.at[-3:].set(0.0)
+  np.testing.assert_allclose(
+      veegan.pair_logits(networks.discriminator, features_only, noise, real),
+      veegan.pair_logits(networks.discriminator, features_only, 2 * noise,
+                         real), rtol=1e-6)
+  context = training.StepContext(step=jnp.zeros((), jnp.int32))
+  (loss, (metrics, _)), grads = jax.jit(jax.value_and_grad(
+      lambda g: method.generator_loss(g, d_params, (), real,
+                                      jax.random.key(3), context, networks),
+      has_aux=True))(g_params)
+  assert np.isfinite(loss) and np.isfinite(metrics["reconstruction_loss"])
+  for part in ("generator", "reconstructor"):
+    assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(grads[part]))
+  d_loss, _ = method.discriminator_loss(
+      d_params, g_params, (), real, jax.random.key(4), context, networks)
+  assert np.isfinite(d_loss)
+
+
 # --- GAN with neighbour embedding -------------------------------------------
 
 
@@ -369,6 +422,14 @@ def test_neighbour_embedding_kl_of_two_points_is_zero():
   np.testing.assert_allclose(kl, 0.0, atol=1e-7)
 
 
+def test_neighbour_embedding_kl_flattens_images():
+  noise = jax.random.normal(jax.random.key(0), (5, 3))
+  images = jax.random.normal(jax.random.key(1), (5, 4, 4, 2))
+  np.testing.assert_allclose(
+      gne.neighbour_embedding_kl(noise, images),
+      gne.neighbour_embedding_kl(noise, images.reshape(5, -1)), rtol=1e-6)
+
+
 # --- BMS-VAE-GAN -------------------------------------------------------------
 
 
@@ -396,6 +457,49 @@ def test_best_of_many_picks_the_min_error_sample():
   nonzero = np.any(np.asarray(grad) != 0, axis=-1)
   np.testing.assert_array_equal(nonzero, [[False, True], [True, False],
                                           [False, False]])
+
+
+def test_bms_reconstruction_errors_sum_over_every_pixel():
+  data = jax.random.normal(jax.random.key(0), (4, 3, 3, 2))
+  reconstructions = jax.random.normal(jax.random.key(1), (5, 4, 3, 3, 2))
+  for kind in bms_vae_gan.RECONSTRUCTION_KINDS:
+    errors = bms_vae_gan.reconstruction_errors(data, reconstructions,
+                                               kind=kind)
+    assert errors.shape == (5, 4)
+    np.testing.assert_allclose(
+        errors, bms_vae_gan.reconstruction_errors(
+            data.reshape(4, -1), reconstructions.reshape(5, 4, -1),
+            kind=kind), rtol=1e-5)
+
+
+def test_spectral_norm_conv_discriminator_ignores_kernel_scale():
+  """D_I on images: every layer's kernel is divided by its spectral norm."""
+  d = models.ConvDiscriminator(width=4, kernel_size=3, spectral_norm=True)
+  x = jax.random.normal(jax.random.key(0), (3, 8, 8, 2))
+  variables = d.init(jax.random.key(1), x)
+  assert set(variables) == {"params", "batch_stats"}
+  logits, updates = d.apply(variables, x, update_stats=True,
+                            mutable=["batch_stats"])
+  assert logits.shape == (3,)
+  # u and sigma of each layer (2 convolutions on 8x8, the dense output),
+  # refined by the power iteration.
+  assert len(jax.tree.leaves(updates["batch_stats"])) == 6
+  assert any(not np.allclose(a, b) for a, b in zip(
+      jax.tree.leaves(updates["batch_stats"]),
+      jax.tree.leaves(variables["batch_stats"])))
+  # sigma scales with the kernel, so scaled kernels give the same D (and
+  # change an unnormalised one).
+  def scale_kernels(tree):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, a: 10.0 * a if path[-1].key == "kernel" else a, tree)
+
+  np.testing.assert_allclose(
+      d.apply({**variables, "params": scale_kernels(variables["params"])}, x),
+      d.apply(variables, x), rtol=1e-4, atol=1e-5)
+  plain = models.ConvDiscriminator(width=4, kernel_size=3)
+  plain_params = plain.init(jax.random.key(1), x)
+  assert not np.allclose(plain.apply(scale_kernels(plain_params), x),
+                         plain.apply(plain_params, x), rtol=1e-2)
 
 
 def test_bms_generator_loss_uses_the_best_of_t():

@@ -121,3 +121,21 @@ def test_image_rules():
                      match=r"config.eval.classifier.min_accuracy=2.0"):
     validation.validate(config, datasets=image_sets.CONFIGS,
                         methods=registry.METHODS)
+
+
+@pytest.mark.parametrize("field", [
+    "methods.veegan.reconstructor_width",
+    "methods.veegan.reconstructor_kernel_size",
+    "methods.bms_vae_gan.encoder_width",
+    "methods.bms_vae_gan.encoder_kernel_size",
+])
+def test_image_method_networks_are_checked(field):
+  config = image_sets.get_config("digits")
+  validation.validate(config, datasets=image_sets.CONFIGS,
+                      methods=registry.METHODS)
+  _set(config, field, 0)
+  with pytest.raises(validation.ConfigError) as error:
+    validation.validate(config, datasets=image_sets.CONFIGS,
+                        methods=registry.METHODS)
+  assert error.value.field == field
+  assert "integer >= 1" in str(error.value)

@@ -30,10 +30,17 @@ the generator loss (one power iteration per update, as SN-GAN does).
 
 Evaluation samples come from the prior through the decoder, like every other
 method's.
+
+Networks: MLPs by default (the mixtures); on images the registry passes a
+convolutional encoder (`encoder_network`) and a spectrally normalised
+convolutional D_I (`synthetic_discriminator_network`, the run's
+discriminator with `spectral_norm=True`), docs/baselines.md, "Image sets".
+Reconstruction errors sum over every axis of a sample (pixels and
+channels for images).
 """
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence, Tuple
+from typing import Any, NamedTuple, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -65,9 +72,10 @@ def reconstruction_errors(
   """Per-sample reconstruction errors of T reconstructions of a batch.
 
   Args:
-    data: (b, d) data points x.
-    reconstructions: (T, b, d) reconstructions, `[t, i]` of point i.
-    kind: "l1" (sum of absolute differences) or "l2" (sum of squares).
+    data: (b, ...) data points x: rows (b, d) or images (b, h, w, c).
+    reconstructions: (T, b, ...) reconstructions, `[t, i]` of point i.
+    kind: "l1" (sum of absolute differences) or "l2" (sum of squares),
+      summed over every axis of a point.
 
   Returns:
     (T, b) errors.
@@ -75,10 +83,11 @@ def reconstruction_errors(
   data = jnp.asarray(data)
   reconstructions = jnp.asarray(reconstructions)
   diffs = reconstructions - data[None]
+  point_axes = tuple(range(2, diffs.ndim))
   if kind == "l1":
-    return jnp.sum(jnp.abs(diffs), axis=-1)
+    return jnp.sum(jnp.abs(diffs), axis=point_axes)
   if kind == "l2":
-    return jnp.sum(diffs**2, axis=-1)
+    return jnp.sum(diffs**2, axis=point_axes)
   raise ValueError(
       f"Unknown reconstruction {kind!r}; valid: {RECONSTRUCTION_KINDS}.")
 
@@ -105,19 +114,25 @@ def best_of_many(errors: ArrayLike) -> BestOfMany:
 
 
 class GaussianEncoder(nn.Module):
-  """q(z|x): samples (b, d) -> (mean (b, k), log-variance (b, k)).
+  """q(z|x): samples (b, ...) -> (mean (b, k), log-variance (b, k)).
 
   Attributes:
     latent_dim: k, the noise dimension of the generator.
-    hidden: hidden widths.
+    hidden: hidden widths of the MLP.
+    network: a flax module samples -> (b, 2 k) used instead of the MLP (a
+      convolutional encoder on images); its first k outputs are the mean.
   """
 
   latent_dim: int
   hidden: Sequence[int] = (128, 128)
+  network: Optional[nn.Module] = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    out = models.MLP(tuple(self.hidden), 2 * self.latent_dim)(x)
+    if self.network is None:
+      out = models.MLP(tuple(self.hidden), 2 * self.latent_dim)(x)
+    else:
+      out = self.network(x)
     return out[..., :self.latent_dim], out[..., self.latent_dim:]
 
 
@@ -152,7 +167,7 @@ class BMSState(NamedTuple):
 
 class _Reconstruction(NamedTuple):
   latents: jax.Array  # (T, b, k) samples of q(z|x)
-  reconstructions: jax.Array  # (T, b, d) their decodings
+  reconstructions: jax.Array  # (T, b, ...) their decodings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,9 +180,17 @@ class BMSVAEGAN(Method):
     synthetic_weight: weight of D_I's synthetic likelihood term.
     prior_weight: weight of the classifier estimate of the prior KL.
     reconstruction: "l1" (paper) or "l2".
-    encoder_hidden: hidden widths of the encoder.
-    discriminator_hidden: hidden widths of D_I (the networks' D's widths).
+    encoder_hidden: hidden widths of the MLP encoder.
+    discriminator_hidden: hidden widths of the MLP D_I (the networks' D's
+      widths).
     latent_classifier_hidden: hidden widths of C.
+    encoder_network: the encoder's network, samples -> (b, 2 k) (mean, then
+      log-variance), instead of the MLP of `encoder_hidden`; on images a
+      convolutional encoder (`ConvDiscriminator(out_dim=2 k)`).
+    synthetic_discriminator_network: D_I, instead of the spectrally
+      normalised MLP of `discriminator_hidden`: a module called as
+      `(x, update_stats=...)` -> (b,) logits, its power-iteration vectors in
+      'batch_stats' (on images `ConvDiscriminator(spectral_norm=True)`).
   """
 
   num_samples: int = 10
@@ -178,6 +201,8 @@ class BMSVAEGAN(Method):
   encoder_hidden: Sequence[int] = (128, 128)
   discriminator_hidden: Sequence[int] = (128, 128)
   latent_classifier_hidden: Sequence[int] = (128, 128)
+  encoder_network: Optional[nn.Module] = None
+  synthetic_discriminator_network: Optional[nn.Module] = None
   name: str = "bms_vae_gan"
 
   def __post_init__(self):
@@ -189,9 +214,12 @@ class BMSVAEGAN(Method):
           f"{RECONSTRUCTION_KINDS}.")
 
   def encoder(self, networks: Networks) -> GaussianEncoder:
-    return GaussianEncoder(networks.noise_dim, tuple(self.encoder_hidden))
+    return GaussianEncoder(networks.noise_dim, tuple(self.encoder_hidden),
+                           network=self.encoder_network)
 
-  def synthetic_discriminator(self) -> SpectralNormDiscriminator:
+  def synthetic_discriminator(self) -> nn.Module:
+    if self.synthetic_discriminator_network is not None:
+      return self.synthetic_discriminator_network
     return SpectralNormDiscriminator(tuple(self.discriminator_hidden))
 
   def latent_classifier(self) -> models.MLPDiscriminator:
@@ -231,7 +259,8 @@ class BMSVAEGAN(Method):
     decoded = networks.generator.apply(generator_params["generator"], flat)
     return _Reconstruction(
         latents=latents,
-        reconstructions=decoded.reshape(latents.shape[:2] + (-1,)))
+        reconstructions=decoded.reshape(
+            latents.shape[:2] + decoded.shape[1:]))
 
   def _synthetic_logits(self, discriminator_params, state, x, update_stats):
     variables = {"params": discriminator_params["discriminator"],
@@ -253,9 +282,8 @@ class BMSVAEGAN(Method):
                              context.axis_name)
     samples = networks.generate(generator_params, sample_key, batch)
     rec, samples = jax.lax.stop_gradient((rec, samples))
-    data_dim = real.shape[-1]
     inputs = jnp.concatenate(
-        [real, rec.reconstructions.reshape(-1, data_dim), samples])
+        [real, rec.reconstructions.reshape((-1,) + real.shape[1:]), samples])
     logits, _ = self._synthetic_logits(
         discriminator_params, method_state, inputs, update_stats=False)
     real_logits = logits[:batch]
@@ -289,7 +317,7 @@ class BMSVAEGAN(Method):
       self, generator_params, discriminator_params, method_state, real, key,
       context, networks):
     rec_key, sample_key = jax.random.split(key)
-    batch, data_dim = real.shape
+    batch = real.shape[0]
     rec = self._reconstruct(generator_params, real, rec_key, networks,
                              context.axis_name)
     best = best_of_many(reconstruction_errors(
@@ -299,7 +327,8 @@ class BMSVAEGAN(Method):
     samples = networks.generate(generator_params, sample_key, batch)
     logits, new_state = self._synthetic_logits(
         discriminator_params, method_state,
-        jnp.concatenate([rec.reconstructions.reshape(-1, data_dim), samples]),
+        jnp.concatenate(
+            [rec.reconstructions.reshape((-1,) + real.shape[1:]), samples]),
         update_stats=True)
     rec_logits = logits[:-batch].reshape(self.num_samples, batch)
     # The least realistic of the T reconstructions, and the prior samples.

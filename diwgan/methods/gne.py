@@ -8,7 +8,8 @@ structure of the noise batch in the generated batch (eqs. 1-4):
   q_ij = the same with G(z_i), G(z_j),
 
 Student-t (one degree of freedom) similarities on both sides, as the proposal
-([GNE]) chooses, over the pairs i != j of one batch. P depends only on the noise, so
+([GNE]) chooses, over the pairs i != j of one batch; generated images are
+compared as flattened pixel vectors. P depends only on the noise, so
 the gradient reaches G through Q alone. The proposal's generator loss is the
 saturating one; here it is the non-saturating loss every method of this
 project uses, so that the regulariser is the only difference from `gan`.
@@ -29,13 +30,15 @@ def log_student_t_similarities(points: ArrayLike) -> jax.Array:
   """Log of the joint Student-t similarities of a batch (eqs. 3-4).
 
   Args:
-    points: (b, d) points, b >= 2.
+    points: (b, ...) points, b >= 2; each is flattened to a vector (an
+      image's pixels), so images compare by their euclidean pixel distance.
 
   Returns:
     (b, b) `log p_ij`, normalised over i != j; the diagonal is -inf.
   """
   points = jnp.asarray(points)
   batch = points.shape[0]
+  points = points.reshape(batch, -1)
   squared = distances.pairwise_distances(points, points, kind="sqeuclidean")
   off_diagonal = ~jnp.eye(batch, dtype=bool)
   logits = jnp.where(off_diagonal, -jnp.log1p(squared), -jnp.inf)
@@ -47,7 +50,8 @@ def neighbour_embedding_kl(noise: ArrayLike, samples: ArrayLike) -> jax.Array:
 
   Args:
     noise: (b, k) noise z, b >= 2.
-    samples: (b, d) generated samples G(z), row i from noise row i.
+    samples: (b, ...) generated samples G(z) (rows or images, flattened),
+      sample i from noise row i.
 
   Returns:
     () `sum_{i != j} p_ij log(p_ij / q_ij)` >= 0, with P held constant.

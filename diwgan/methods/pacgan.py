@@ -4,7 +4,9 @@ D sees m samples of one kind (all real or all generated) concatenated into
 one input, so it can penalise a generator whose samples lack diversity
 within a pack; everything else is the plain GAN (non-saturating G loss). The
 networks' discriminator is reused on the packed input: its first layer
-simply becomes m times wider.
+simply becomes m times wider (rows side by side for the mixtures; images
+stacked along the channel axis, m c channels, as in PacGAN's image
+experiments).
 
 Budget: one batch of B samples becomes B / m packs, so every method sees
 the same B real and B generated samples per step. (The paper keeps the
@@ -23,20 +25,27 @@ from diwgan.training import Method
 
 
 def pack(samples: ArrayLike, pack_size: int) -> jax.Array:
-  """Concatenates consecutive groups of `pack_size` samples.
+  """Joins consecutive groups of `pack_size` samples along the last axis.
+
+  Rows (2-D mixtures) are concatenated side by side; images are stacked as
+  channels, as PacGAN's image experiments pack them.
 
   Args:
-    samples: (b, d) samples, b a multiple of `pack_size`.
+    samples: (b, d) rows or (b, h, w, c) images, b a multiple of
+      `pack_size`.
     pack_size: m >= 1.
 
   Returns:
-    (b // m, m * d) packs; pack p is `samples[p m], ..., samples[p m + m - 1]`
-    side by side.
+    (b // m, m * d) packs of rows, pack p being `samples[p m], ...,
+    samples[p m + m - 1]` side by side; for images (b // m, h, w, m * c),
+    the channels of image `p m + i` at `[..., i c : (i + 1) c]`.
 
   Example:
     >>> import jax.numpy as jnp
     >>> pack(jnp.arange(8.0).reshape(4, 2), 2).tolist()
     [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    >>> pack(jnp.zeros((8, 4, 4, 3)), 4).shape
+    (2, 4, 4, 12)
   """
   samples = jnp.asarray(samples)
   if pack_size < 1:
@@ -46,7 +55,13 @@ def pack(samples: ArrayLike, pack_size: int) -> jax.Array:
     raise ValueError(
         f"PacGAN needs a batch size divisible by the pack size; got batch "
         f"{batch} and pack size {pack_size}.")
-  return samples.reshape(batch // pack_size, pack_size * samples.shape[1])
+  if samples.ndim == 2:
+    return samples.reshape(batch // pack_size, pack_size * samples.shape[1])
+  # (b/m, m, ..., c) -> (b/m, ..., m, c) -> (b/m, ..., m c).
+  grouped = samples.reshape((batch // pack_size, pack_size) + samples.shape[1:])
+  return jnp.moveaxis(grouped, 1, -2).reshape(
+      grouped.shape[:1] + samples.shape[1:-1]
+      + (pack_size * samples.shape[-1],))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +81,8 @@ class PacGAN(Method):
 
   def init_params(self, key, networks, real_example):
     g_key, d_key = jax.random.split(key)
-    packed_example = jnp.tile(real_example[:1], (1, self.pack_size))
+    packed_example = pack(
+        jnp.repeat(real_example[:1], self.pack_size, axis=0), self.pack_size)
     return (
         {"generator": networks.generator.init(
             g_key, networks.sample_noise(g_key, 1))},

@@ -19,13 +19,19 @@ Per the VEEGAN poster (Srivastava et al., "VEEGAN") and the paper's Algorithm 1:
   dimensions). F receives gradient only from the d term, as in Algorithm 1.
 
 F lives in the generator-side parameters ('reconstructor'), so the generic
-step updates it with G's optimizer. D reuses the networks' discriminator on
-the concatenation [z, x], its first layer widened to noise_dim + data_dim.
+step updates it with G's optimizer. D reuses the networks' discriminator:
+on rows (b, d) it sees the concatenation [z, x], its first layer widened to
+noise_dim + data_dim (the mixtures); on images (b, h, w, c) it reads x with
+its convolutions and z joins before its dense output,
+`discriminator(x, z)` (`diwgan.models.ConvDiscriminator`'s `condition`, as in
+VEEGAN's image experiments). F is an MLP, or the network given as
+`reconstructor_network` (a convolutional encoder on images).
 """
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -61,23 +67,70 @@ def joint(noise: ArrayLike, samples: ArrayLike) -> jax.Array:
   return jnp.concatenate([jnp.asarray(noise), jnp.asarray(samples)], axis=-1)
 
 
+def _pair_inputs(noise: jax.Array, samples: jax.Array) -> tuple:
+  """D's arguments for (z, x) pairs: `([z, x],)` for rows, `(x, z)` else."""
+  if samples.ndim == 2:
+    return (joint(noise, samples),)
+  return (samples, noise)
+
+
+def pair_logits(
+    discriminator: nn.Module, params: Any, noise: ArrayLike,
+    samples: ArrayLike
+) -> jax.Array:
+  """D(z, x) of each (z, x) pair, for rows or images.
+
+  Rows (b, d) reach D as one input `[z, x]` (`joint`); images (b, h, w, c)
+  as `discriminator(x, z)`, D reading x with its convolutions and joining z
+  before its dense output (`diwgan.models.ConvDiscriminator`'s
+  `condition`).
+
+  Args:
+    discriminator: the flax module D.
+    params: its variables.
+    noise: (b, k) noise z.
+    samples: (b, d) rows or (b, h, w, c) images x.
+
+  Returns:
+    (b,) logits.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from diwgan import models
+    >>> d = models.MLPDiscriminator((8,))
+    >>> z, x = jnp.zeros((3, 4)), jnp.ones((3, 2))
+    >>> params = d.init(jax.random.key(0), joint(z, x))
+    >>> pair_logits(d, params, z, x).shape
+    (3,)
+  """
+  noise, samples = jnp.asarray(noise), jnp.asarray(samples)
+  return discriminator.apply(params, *_pair_inputs(noise, samples))
+
+
 @dataclasses.dataclass(frozen=True)
 class VEEGAN(Method):
-  """VEEGAN with an MLP reconstructor.
+  """VEEGAN with an MLP (or any given) reconstructor.
 
   Attributes:
-    reconstructor_hidden: hidden widths of F (default: the discriminator's).
+    reconstructor_hidden: hidden widths of the MLP F (default: the
+      discriminator's); unused with `reconstructor_network`.
     reconstruction_weight: weight of the d term in O_hat (1 in the paper).
     reconstructor_noise_std: s, the std of p_theta(z|x) around F(x); 0 makes
       the reconstructor deterministic.
+    reconstructor_network: F as a flax module, samples -> (b, noise_dim)
+      (on images a convolutional encoder,
+      `ConvDiscriminator(out_dim=noise_dim)`); None: the MLP.
   """
 
   reconstructor_hidden: Sequence[int] = (128, 128)
   reconstruction_weight: float = 1.0
   reconstructor_noise_std: float = 1.0
+  reconstructor_network: Optional[nn.Module] = None
   name: str = "veegan"
 
-  def reconstructor(self, networks) -> models.MLP:
+  def reconstructor(self, networks) -> nn.Module:
+    if self.reconstructor_network is not None:
+      return self.reconstructor_network
     return models.MLP(tuple(self.reconstructor_hidden), networks.noise_dim)
 
   def init_params(self, key, networks, real_example):
@@ -88,7 +141,7 @@ class VEEGAN(Method):
          "reconstructor": self.reconstructor(networks).init(
              f_key, real_example)},
         {"discriminator": networks.discriminator.init(
-            d_key, joint(noise, real_example))},
+            d_key, *_pair_inputs(noise, real_example))},
     )
 
   def discriminator_loss(
@@ -105,11 +158,11 @@ class VEEGAN(Method):
             k, (num,) + real_noise.shape[1:], real_noise.dtype),
         reconstructor_key, real.shape[0], context.axis_name)
     fake, real_noise = jax.lax.stop_gradient((fake, real_noise))
-    disc = networks.discriminator.apply
     params = discriminator_params["discriminator"]
     # Generator pairs are class 1, reconstructor pairs class 0 (O_LR).
     loss, metrics = adversarial.discriminator_loss(
-        disc(params, joint(noise, fake)), disc(params, joint(real_noise, real)))
+        pair_logits(networks.discriminator, params, noise, fake),
+        pair_logits(networks.discriminator, params, real_noise, real))
     return loss, {"d_generator_pairs": metrics["d_real"],
                   "d_reconstructor_pairs": metrics["d_fake"]}
 
@@ -118,8 +171,8 @@ class VEEGAN(Method):
       context, networks):
     noise = networks.sample_noise(key, real.shape[0])
     fake = networks.generator.apply(generator_params["generator"], noise)
-    logits = networks.discriminator.apply(
-        discriminator_params["discriminator"], joint(noise, fake))
+    logits = pair_logits(networks.discriminator,
+                         discriminator_params["discriminator"], noise, fake)
     adversarial_term = jnp.mean(logits)
     reconstructed = self.reconstructor(networks).apply(
         generator_params["reconstructor"], fake)

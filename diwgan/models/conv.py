@@ -175,29 +175,74 @@ class ConvDiscriminator(nn.Module):
   """DCGAN discriminator: images (b, h, w, c) -> logits (b,).
 
   A stride-1 convolution of `width` channels, then k stride-2 convolutions
-  doubling the width, LeakyReLU(0.2) after each, and a dense logit.
+  doubling the width, LeakyReLU(0.2) after each, and a dense logit. The
+  options make the same network serve the baselines' image networks
+  (docs/baselines.md, "Image sets"): an image encoder (`out_dim`), a
+  discriminator on (z, x) pairs (`condition`), and a spectrally normalised
+  discriminator (`spectral_norm`).
 
   Attributes:
     width: channels of the first convolution.
     kernel_size: side of the convolution kernels.
     patches: slices + matmul convolutions (see `ConvGenerator`).
+    out_dim: None: one logit per image, (b,); an integer: (b, out_dim)
+      outputs of the dense layer (an encoder x -> z).
+    spectral_norm: every layer (convolutions and the dense output)
+      spectrally normalised (`flax.linen.SpectralNorm`, one power iteration
+      per call); its power-iteration vectors live in the 'batch_stats'
+      collection and are refined by a call with `update_stats=True`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> images, z = jnp.zeros((2, 8, 8, 1)), jnp.zeros((2, 4))
+    >>> pairs = ConvDiscriminator(width=4, kernel_size=3)
+    >>> pairs.apply(pairs.init(jax.random.key(0), images, z), images, z).shape
+    (2,)
+    >>> encoder = ConvDiscriminator(width=4, kernel_size=3, out_dim=6)
+    >>> encoder.apply(encoder.init(jax.random.key(0), images), images).shape
+    (2, 6)
   """
 
   width: int = 64
   kernel_size: int = 5
   patches: bool = False
+  out_dim: Optional[int] = None
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, condition: Optional[jax.Array] = None, *,
+               update_stats: bool = False) -> jax.Array:
+    """Logits (b,), or (b, out_dim) outputs, of images x (b, h, w, c).
+
+    Args:
+      x: (b, h, w, c) images.
+      condition: optional (b, k) vectors joined to the flattened convolution
+        features before the dense output (VEEGAN's D(z, x) reads x with the
+        convolutions and z at the dense layer).
+      update_stats: refine the spectral norm's power-iteration vectors
+        (needs `mutable=['batch_stats']`); ignored without `spectral_norm`.
+    """
     _check_square(x.shape[-3:])
+
+    def layer(module):
+      if not self.spectral_norm:
+        return module
+      return lambda inputs: nn.SpectralNorm(module)(
+          inputs, update_stats=update_stats)
+
     conv = functools.partial(conv_layer, kernel_size=self.kernel_size,
                              patches=self.patches)
     stages = num_halvings(x.shape[-3])
-    x = nn.leaky_relu(conv(self.width)(x), 0.2)
+    x = nn.leaky_relu(layer(conv(self.width))(x), 0.2)
     for stage in range(stages):
-      x = nn.leaky_relu(conv(self.width * 2**(stage + 1), stride=2)(x), 0.2)
+      x = nn.leaky_relu(
+          layer(conv(self.width * 2**(stage + 1), stride=2))(x), 0.2)
     x = x.reshape(x.shape[:-3] + (-1,))
-    return nn.Dense(1)(x)[..., 0]
+    if condition is not None:
+      x = jnp.concatenate([x, condition], axis=-1)
+    if self.out_dim is None:
+      return layer(nn.Dense(1))(x)[..., 0]
+    return layer(nn.Dense(self.out_dim))(x)
 
 
 class ConvAutoEncoder(nn.Module):

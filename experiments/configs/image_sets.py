@@ -74,7 +74,9 @@ def base_config() -> ml_collections.ConfigDict:
   # (runs/images/tune_alpha_*): alpha 1 -> 866 modes, KL 0.80; 0.1 -> 902,
   # 0.61; 0.01 -> 919, 0.56 (DCGAN: 900, 0.64).
   config.diw.alpha = 0.01
-  config.methods = mixtures.methods_config()
+  config.methods = _methods_config(
+      width=config.discriminator.width,
+      kernel_size=config.discriminator.kernel_size)
 
   config.data = ml_collections.ConfigDict()
   config.data.split = "train"  # "all" = train + test
@@ -119,6 +121,34 @@ def base_config() -> ml_collections.ConfigDict:
   config.checkpoint_every = 2000
   config.checkpoints_to_keep = 3
   return config
+
+
+def _methods_config(*, width: int,
+                    kernel_size: int) -> ml_collections.ConfigDict:
+  """Per-method hyper-parameters on images (docs/baselines.md, "Image sets").
+
+  The mixtures' sub-configs (`experiments.configs.mixtures.methods_config`:
+  the papers' weights, K, m, T), with convolutional networks in place of the
+  MLPs: VEEGAN's reconstructor F and BMS-VAE-GAN's encoder are the
+  discriminator's convolutions with a dense output of the noise's size
+  (twice that for the encoder's mean and log-variance), sized by
+  `width` and `kernel_size` (the discriminator's by default). BMS-VAE-GAN's
+  D_I is the run's discriminator (`config.discriminator`) spectrally
+  normalised; its latent classifier C reads noise vectors and stays an MLP,
+  3 x 750 as in that paper's image experiments. PacGAN stacks the m images
+  of a pack as channels.
+
+  `python -m experiments.images --method=veegan --config.methods.veegan.reconstructor_width=16`
+  """
+  methods = mixtures.methods_config()
+  del methods.veegan.reconstructor_hidden
+  methods.veegan.reconstructor_width = width
+  methods.veegan.reconstructor_kernel_size = kernel_size
+  del methods.bms_vae_gan.encoder_hidden
+  methods.bms_vae_gan.encoder_width = width
+  methods.bms_vae_gan.encoder_kernel_size = kernel_size
+  methods.bms_vae_gan.latent_classifier_hidden = (750, 750, 750)
+  return methods
 
 
 def _small_digit_nets(config: ml_collections.ConfigDict) -> None:
@@ -173,4 +203,8 @@ def get_config(name: str = "stacked_digits") -> ml_collections.ConfigDict:
     config.autoencoder.latent_dim = 128
     config.autoencoder.hidden = 512
     config.num_real = 10_000
+  # The methods' extra networks follow this set's discriminator.
+  config.methods = _methods_config(
+      width=config.discriminator.width,
+      kernel_size=config.discriminator.kernel_size)
   return config
