@@ -64,7 +64,19 @@ LEARNING_RATE_GRID: Tuple[Tuple[float, float], ...] = (
 # {data set: {method: (generator lr, discriminator lr)}}. Applied by
 # `experiments.compare --learning_rates=per_set`; a data set or method
 # absent here falls back to `LEARNING_RATES`.
-PER_SET_LEARNING_RATES: Dict[str, Dict[str, Tuple[float, float]]] = {}
+PER_SET_LEARNING_RATES: Dict[str, Dict[str, Tuple[float, float]]] = {
+    # docs/results/tuning_grid_4000/tuning.md; only unrolled and pacgan
+    # pick differently from the ring.
+    "grid": {
+        "gan": (1e-4, 1e-3),
+        "unrolled": (1e-3, 1e-4),
+        "veegan": (1e-3, 1e-3),
+        "pacgan": (1e-4, 1e-3),
+        "gne": (1e-4, 1e-3),
+        "bms_vae_gan": (1e-4, 1e-3),
+        "diwgan": (1e-3, 1e-4),
+    },
+}
 # Methods that match in the latent space of a pre-trained auto-encoder.
 AUTOENCODER_METHODS = tuple(DIW_VARIANTS)
 BASELINES = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")
@@ -180,9 +192,10 @@ def _bms_vae_gan(config, patches):
   if not _is_image_config(config):
     return methods.BMSVAEGAN(
         encoder_hidden=tuple(bms.encoder_hidden),
-        discriminator_hidden=tuple(config.discriminator_hidden), **fields)
+        discriminator_hidden=tuple(config.discriminator_hidden),
+        spectral_norm=bms.spectral_norm, **fields)
   # q(z|x): convolutions to (mean, log-variance); D_I: the run's
-  # discriminator, spectrally normalised.
+  # discriminator, spectrally normalised unless `spectral_norm` is False.
   return methods.BMSVAEGAN(
       encoder_network=models.ConvDiscriminator(
           width=bms.encoder_width, kernel_size=bms.encoder_kernel_size,
@@ -190,7 +203,7 @@ def _bms_vae_gan(config, patches):
       synthetic_discriminator_network=models.ConvDiscriminator(
           width=config.discriminator.width,
           kernel_size=config.discriminator.kernel_size, patches=patches,
-          spectral_norm=True),
+          spectral_norm=bms.spectral_norm),
       **fields)
 
 

@@ -161,6 +161,7 @@ RULES: Sequence[Tuple[str, Tuple[Callable[[Any], bool], str]]] = (
     ("methods.bms_vae_gan.reconstruction",
      _choice(bms_vae_gan.RECONSTRUCTION_KINDS)),
     ("methods.bms_vae_gan.encoder_hidden", _layers()),
+    ("methods.bms_vae_gan.spectral_norm", _bool()),
     # Images: the encoder's convolutions.
     ("methods.bms_vae_gan.encoder_width", _int(1)),
     ("methods.bms_vae_gan.encoder_kernel_size", _int(1)),

@@ -528,6 +528,30 @@ def test_bms_generator_loss_uses_the_best_of_t():
   assert any(not np.allclose(a, b) for a, b in zip(old, new))
 
 
+def test_bms_without_spectral_norm_is_a_plain_mlp_d_i():
+  x = jax.random.normal(jax.random.key(0), (6, 2))
+  plain = bms_vae_gan.SyntheticDiscriminator((5,), spectral_norm=False)
+  variables = plain.init(jax.random.key(1), x, update_stats=False)
+  assert set(variables) == {"params"}
+  params = jax.tree.map(np.asarray, variables["params"])
+  expected = (np.maximum(np.asarray(x) @ params["Dense_0"]["kernel"]
+                         + params["Dense_0"]["bias"], 0.0)
+              @ params["Dense_1"]["kernel"] + params["Dense_1"]["bias"])
+  np.testing.assert_allclose(plain.apply(variables, x, update_stats=True),
+                             expected[:, 0], rtol=1e-5, atol=1e-6)
+  config = tiny_config("bms_vae_gan")
+  config.methods.bms_vae_gan.spectral_norm = False
+  experiment = mog.build_experiment(config)
+  state = experiment.initial_state()
+  assert not jax.tree.leaves(state.method_state.spectral_stats)
+  assert (jax.tree.structure(experiment.template_state().method_state)
+          == jax.tree.structure(state.method_state))
+  new_state, metrics = jax.jit(
+      experiment.trainer.train_steps, static_argnums=1)(state, 2)
+  assert all(np.all(np.isfinite(v)) for v in metrics.values())
+  assert not jax.tree.leaves(new_state.method_state.spectral_stats)
+
+
 # --- DIW-GAN variants --------------------------------------------------------
 
 

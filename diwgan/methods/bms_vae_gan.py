@@ -136,30 +136,40 @@ class GaussianEncoder(nn.Module):
     return out[..., :self.latent_dim], out[..., self.latent_dim:]
 
 
-class SpectralNormDiscriminator(nn.Module):
-  """ReLU MLP with every dense layer spectrally normalised: (b, d) -> (b,).
+class SyntheticDiscriminator(nn.Module):
+  """D_I on rows: a ReLU MLP (b, d) -> (b,), spectrally normalised by default.
 
   With `update_stats=True` (and `mutable=['batch_stats']`) the stored power
-  iteration vectors are refined and returned.
+  iteration vectors are refined and returned. Without spectral norm the
+  network has no 'batch_stats' and `update_stats` does nothing.
 
   Attributes:
     hidden: hidden widths.
+    spectral_norm: wrap every dense layer in `nn.SpectralNorm` (Lipschitz 1,
+      the paper's D_I); False gives a plain MLP.
   """
 
   hidden: Sequence[int] = (128, 128)
+  spectral_norm: bool = True
+
+  def _dense(self, width, x, update_stats):
+    if self.spectral_norm:
+      return nn.SpectralNorm(nn.Dense(width))(x, update_stats=update_stats)
+    return nn.Dense(width)(x)
 
   @nn.compact
   def __call__(self, x: jax.Array, *, update_stats: bool) -> jax.Array:
     for width in self.hidden:
-      x = nn.relu(nn.SpectralNorm(nn.Dense(width))(x, update_stats=update_stats))
-    return nn.SpectralNorm(nn.Dense(1))(x, update_stats=update_stats)[..., 0]
+      x = nn.relu(self._dense(width, x, update_stats))
+    return self._dense(1, x, update_stats)[..., 0]
 
 
 class BMSState(NamedTuple):
   """BMS-VAE-GAN's persistent state, part of the checkpoint.
 
   Attributes:
-    spectral_stats: D_I's 'batch_stats' (power-iteration u and sigma).
+    spectral_stats: D_I's 'batch_stats' (power-iteration u and sigma; empty
+      without spectral norm).
   """
 
   spectral_stats: Any
@@ -184,6 +194,8 @@ class BMSVAEGAN(Method):
     discriminator_hidden: hidden widths of the MLP D_I (the networks' D's
       widths).
     latent_classifier_hidden: hidden widths of C.
+    spectral_norm: spectrally normalise the MLP D_I (the paper's choice);
+      False trains a plain MLP D_I with the same hinge loss.
     encoder_network: the encoder's network, samples -> (b, 2 k) (mean, then
       log-variance), instead of the MLP of `encoder_hidden`; on images a
       convolutional encoder (`ConvDiscriminator(out_dim=2 k)`).
@@ -201,6 +213,7 @@ class BMSVAEGAN(Method):
   encoder_hidden: Sequence[int] = (128, 128)
   discriminator_hidden: Sequence[int] = (128, 128)
   latent_classifier_hidden: Sequence[int] = (128, 128)
+  spectral_norm: bool = True
   encoder_network: Optional[nn.Module] = None
   synthetic_discriminator_network: Optional[nn.Module] = None
   name: str = "bms_vae_gan"
@@ -220,7 +233,8 @@ class BMSVAEGAN(Method):
   def synthetic_discriminator(self) -> nn.Module:
     if self.synthetic_discriminator_network is not None:
       return self.synthetic_discriminator_network
-    return SpectralNormDiscriminator(tuple(self.discriminator_hidden))
+    return SyntheticDiscriminator(tuple(self.discriminator_hidden),
+                                  spectral_norm=self.spectral_norm)
 
   def latent_classifier(self) -> models.MLPDiscriminator:
     return models.MLPDiscriminator(tuple(self.latent_classifier_hidden))
@@ -243,7 +257,7 @@ class BMSVAEGAN(Method):
     """Random power-iteration vectors shaped like D_I's layers."""
     variables = self.synthetic_discriminator().init(
         key, real_example, update_stats=False)
-    return BMSState(spectral_stats=variables["batch_stats"])
+    return BMSState(spectral_stats=variables.get("batch_stats", {}))
 
   def _reconstruct(self, generator_params, real, key, networks, axis_name):
     mean, log_variance = self.encoder(networks).apply(
@@ -268,7 +282,8 @@ class BMSVAEGAN(Method):
     if update_stats:
       logits, updates = self.synthetic_discriminator().apply(
           variables, x, update_stats=True, mutable=["batch_stats"])
-      return logits, BMSState(spectral_stats=updates["batch_stats"])
+      return logits, BMSState(
+          spectral_stats=updates.get("batch_stats", {}))
     logits = self.synthetic_discriminator().apply(
         variables, x, update_stats=False)
     return logits, state

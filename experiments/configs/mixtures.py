@@ -141,6 +141,9 @@ def methods_config() -> ml_collections.ConfigDict:
   methods.bms_vae_gan.reconstruction = "l1"  # or "l2"
   methods.bms_vae_gan.encoder_hidden = (128, 128)
   methods.bms_vae_gan.latent_classifier_hidden = (128, 128)
+  # D_I spectrally normalised (Lipschitz 1) as in the paper; False: a plain
+  # MLP D_I with the same hinge loss (docs/baselines.md).
+  methods.bms_vae_gan.spectral_norm = True
 
   # The poster's variant ([poster], docs/method.md): squared distance, the term weighted by W_l.
   methods.diwgan_poster = ml_collections.ConfigDict()
