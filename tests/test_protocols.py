@@ -23,6 +23,7 @@ from diwgan import training
 from experiments import compare
 from experiments.configs import mixtures
 from experiments import mog
+from experiments import registry
 from experiments import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,6 +138,33 @@ def test_compare_run_config_takes_the_preset_over_tuned_rates():
   assert tuned.optimizer.generator_lr == 1e-3  # LEARNING_RATES["pacgan"]
   assert preset.optimizer.generator_lr == 1e-4 and preset.num_steps == 7
   assert preset.batch_size == 200
+
+
+@pytest.mark.parametrize("learning_rates", compare.LEARNING_RATE_CHOICES)
+def test_compare_run_config_learning_rate_choices(learning_rates):
+  default = mixtures.get_config("grid").optimizer
+  expected = {
+      # The grid's own picks where it has them (PacGAN's differs from the
+      # ring's), the ring's on a set without picks, none with "config".
+      "per_set": {"grid": registry.PER_SET_LEARNING_RATES["grid"]["pacgan"],
+                  "cube": registry.LEARNING_RATES["pacgan"]},
+      "ring": {"grid": registry.LEARNING_RATES["pacgan"],
+               "cube": registry.LEARNING_RATES["pacgan"]},
+      "config": {"grid": (default.generator_lr, default.discriminator_lr),
+                 "cube": (default.generator_lr, default.discriminator_lr)},
+  }[learning_rates]
+  assert (registry.PER_SET_LEARNING_RATES["grid"]["pacgan"]
+          != registry.LEARNING_RATES["pacgan"])
+  for dataset, rates in expected.items():
+    config = compare.run_config(dataset, "pacgan", 0, {},
+                                learning_rates=learning_rates)
+    assert (config.optimizer.generator_lr,
+            config.optimizer.discriminator_lr) == rates, dataset
+  # An override still wins over any pick.
+  config = compare.run_config("grid", "pacgan", 0,
+                              {"optimizer.generator_lr": 3e-4},
+                              learning_rates=learning_rates)
+  assert config.optimizer.generator_lr == 3e-4
 
 
 def test_cli_protocol_keeps_the_overrides(tmp_path):
