@@ -618,12 +618,29 @@ GENERATED = re.compile(
     r"(<!-- end generated -->)", re.DOTALL)
 
 TABLE1 = "docs/results/table1_full/results.json"
+# Table 1's cells whose per-set learning-rate pick differs from the ring's
+# (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick.
+TABLE1_PER_SET_RERUNS = "docs/results/table1_grid_per_set/results.json"
 UNROLLED_REPRODUCTION = (
     "docs/results/reproduction/diwgan/unrolled_minimax/results.json")
 EQUAL_TIME = "docs/results/equal_time/results.json"
 ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
 ABLATION_STEPS = "benchmarks/results/method_steps_ablations.json"
+BMS_DIAGNOSIS = "benchmarks/results/bms_diagnosis.json"
+# BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
+# (from the ring's 4,000-step table and the grid's tuning run at the same
+# rates) and one changed setting per variant.
+BMS_VARIANTS = (
+    ("the defaults", "docs/results/baselines_ring_4000/results.json"),
+    ("the defaults", "docs/results/tuning_grid_4000/g1e-4_d1e-3.json"),
+    ("D_I without spectral norm",
+     "docs/results/bms_variants_4000/spectral_norm_off/results.json"),
+    ("synthetic weight 10",
+     "docs/results/bms_variants_4000/synthetic_weight_10/results.json"),
+    ("32-d noise, T = 30",
+     "docs/results/bms_variants_4000/latent32_samples30/results.json"),
+)
 
 NAMES = {"gan": "GAN", "unrolled": "Unrolled GAN", "veegan": "VEEGAN",
          "pacgan": "PacGAN", "gne": "GNE", "bms_vae_gan": "BMS-VAE-GAN",
@@ -735,6 +752,64 @@ def _reading(results, dataset, methods, budget=None):
   line += (". Quality bar (every mode and HQS >= 80% at an evaluation) "
            "reached in: " + (", ".join(bar) if bar else "no run") + " seeds.")
   return line
+
+
+def table1_per_set(data):
+  """Table 1 at each data set's own learning-rate picks.
+
+  Table 1's runs with every (data set, method) cell of the per-set re-runs
+  replaced by those runs: the other cells' per-set picks are the ring's
+  picks they already ran at (or the set has no picks of its own yet).
+  """
+  base, reruns = data(TABLE1), data(TABLE1_PER_SET_RERUNS)
+  if reruns["protocol"]["overrides"] != base["protocol"]["overrides"]:
+    raise ValueError("The per-set re-runs and Table 1 differ in overrides: "
+                     f"{reruns['protocol']['overrides']} vs "
+                     f"{base['protocol']['overrides']}")
+  replaced = {(r["dataset"], r["method"]) for r in reruns["runs"]}
+  runs = ([r for r in base["runs"]
+           if (r["dataset"], r["method"]) not in replaced] + reruns["runs"])
+  order = {(d, m): i for i, (d, m) in enumerate(
+      (d, m) for d in base["protocol"]["configs"]
+      for m in base["protocol"]["methods"])}
+  runs.sort(key=lambda r: (order[(r["dataset"], r["method"])], r["seed"]))
+  protocol = dict(base["protocol"], learning_rates="per_set")
+  return dict(base, protocol=protocol, runs=runs)
+
+
+def _rates(runs):
+  return " / ".join(_range([r[k] for r in runs], "{:.0e}")
+                    for k in ("generator_lr", "discriminator_lr"))
+
+
+def block_table1_per_set_cells(data):
+  """The re-run cells beside the same cells at the ring's picks."""
+  before, after = cells(data(TABLE1)), cells(data(TABLE1_PER_SET_RERUNS))
+  num_modes = data(TABLE1)["protocol"]["num_modes"]
+  lines = ["| data set | method | rates (G / D) | seeds | modes | HQS % "
+           "| JSD | quality bar reached |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for key in sorted(after, key=lambda k: (k[0], k[1])):
+    for label, table in (("ring's pick", before), ("grid's pick", after)):
+      runs = table.get(key)
+      if not runs:
+        continue
+      s = _stats(runs)
+      lines.append(
+          f"| {key[0]} | {NAMES[key[1]]} | {_rates(runs)} ({label}) | "
+          f"{s['seeds']} | {_range(s['modes'])} of {num_modes[key[0]]} | "
+          f"{s['hqs_mean']:.1f} ({s['hqs_std']:.1f}) | {s['jsd_mean']:.3f} | "
+          f"{len(s['bar'])}/{s['seeds']} |")
+  return "\n".join(lines)
+
+
+def block_table1_per_set_reading(data):
+  """The grid's reading of Table 1 with the re-run cells in place."""
+  results = table1_per_set(data)
+  datasets = sorted({r["dataset"] for r in data(TABLE1_PER_SET_RERUNS)[
+      "runs"]}, key=results["protocol"]["configs"].index)
+  return "\n".join(_reading(results, d, results["protocol"]["methods"])
+                   for d in datasets)
 
 
 def block_table1_reading(data):
@@ -939,7 +1014,7 @@ def block_quickstart(data):
 
 
 def block_readme_findings(data):
-  t1 = data(TABLE1)
+  t1 = table1_per_set(data)
   table = cells(t1)
   lines = []
   leads = []
@@ -957,8 +1032,10 @@ def block_readme_findings(data):
            f"; DIW-GAN {stats['diwgan']['hqs_mean']:.1f}%, "
            f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
   lines.append(
-      "- At equal steps, the method with the highest mean HQS among those "
-      "that keep every mode (or all but one) in every seed: "
+      "- At equal steps (each method at its learning rates tuned on the "
+      "set, or on the ring where the set has no picks of its own yet), the "
+      "method with the highest mean HQS among those that keep every mode "
+      "(or all but one) in every seed: "
       + "; ".join(leads) + ".")
   et = data(EQUAL_TIME)
   equal = et["protocol"]["equal_time"]
@@ -1012,6 +1089,60 @@ def block_readme_findings(data):
       f"{ratio:.2f}x cheaper."
       + (" Random pairing loses modes on every set: the optimal matching is "
          "what does the work." if loses and all(loses) else ""))
+  return "\n".join(lines)
+
+
+def block_bms_variants(data):
+  """BMS-VAE-GAN's 4,000-step outcome under one changed setting at a time."""
+  lines = ["| setting | data set | G / D rates | modes | HQS % | JSD | file |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+  for label, path in BMS_VARIANTS:
+    results = data(path)
+    for run in results["runs"]:
+      if (run["method"] != "bms_vae_gan" or run["seed"] != 0
+          or run.get("status") != "done"):
+        continue
+      if run["num_steps"] != 4000:
+        raise ValueError(f"{path}: {run['num_steps']} steps, not 4000")
+      n = results["protocol"]["num_modes"][run["dataset"]]
+      lines.append(
+          f"| {label} | {run['dataset']} | {run['generator_lr']:.0e} / "
+          f"{run['discriminator_lr']:.0e} | {run['modes']} of {n} | "
+          f"{100 * run['hqs']:.1f} | {run['jsd']:.3f} | `{path}` |")
+  table = cells(data(TABLE1))
+  for dataset in ("ring", "grid"):
+    runs = table[(dataset, "bms_vae_gan")]
+    steps = [p["step"] for p in runs[0]["curve"] if p["step"]]
+    mean_hqs = [report.mean_std([100 * next(
+        p["hqs"] for p in r["curve"] if p["step"] == step) for r in runs])[0]
+                for step in steps]
+    lines.append("")
+    lines.append(
+        f"Table 1's BMS-VAE-GAN on the {dataset}, mean HQS % over its "
+        f"{len(runs)} seeds by step: " + ", ".join(
+            f"{step:,}: {h:.1f}" for step, h in zip(steps, mean_hqs)) + ".")
+  return "\n".join(lines)
+
+
+def block_bms_diagnosis(data):
+  """benchmarks/results/bms_diagnosis.json: BMS-VAE-GAN's three samplers."""
+  results = data(BMS_DIAGNOSIS)
+  p = results["platform"]
+  lines = [
+      f"`{results['command']}` ({p['date'][:16].replace('T', ' ')} UTC, "
+      f"{p['cpu_model']}, {_avx512(p)}, {_load_note(p)}; one seed, the "
+      "ring's tuned rates; modes / HQS % of 2,500 samples):", "",
+      "| data set | variant | step | G(z), z ~ N(0, I) | G(mu(x)) "
+      "| G(z), z ~ q(z given x) | posterior std | posterior mean RMS |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for run in results["runs"].values():
+    for r in run["records"]:
+      cells_ = " | ".join(
+          f"{r[k]['modes']} / {100 * r[k]['hqs']:.1f}"
+          for k in ("prior", "posterior_mean", "posterior_sample"))
+      lines.append(f"| {run['dataset']} | {run['description']} | "
+                   f"{r['step']:,} | {cells_} | {r['posterior_std']:.2f} | "
+                   f"{r['posterior_mean_rms']:.2f} |")
   return "\n".join(lines)
 
 
@@ -1169,6 +1300,8 @@ def block_seed_throughput(data):
 BLOCKS = {
     "machine": block_machine,
     "table1-reading": block_table1_reading,
+    "table1-per-set-cells": block_table1_per_set_cells,
+    "table1-per-set-reading": block_table1_per_set_reading,
     "published-table1": block_published_table1,
     "reproduction-diwgan": block_reproduction_diwgan,
     "reproduction-unrolled": block_reproduction_unrolled,
@@ -1178,6 +1311,8 @@ BLOCKS = {
     "quickstart": block_quickstart,
     "readme-findings": block_readme_findings,
     "matching-accuracy": block_matching_accuracy,
+    "bms-diagnosis": block_bms_diagnosis,
+    "bms-variants": block_bms_variants,
     "scale-table": block_scale_table,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
