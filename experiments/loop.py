@@ -106,8 +106,14 @@ def _check_resumable(checkpointer, step: int, config_dict: dict) -> None:
   # Checkpoints from before `num_seeds` existed hold one run.
   if "num_seeds" in config_dict:
     saved_config.setdefault("num_seeds", 1)
+  # `methods.<name>` configures method <name> only: another method's fields
+  # (one added since the checkpoint, say) do not change this run.
+  method = config_dict.get("method")
+  others = {name for c in (saved_config, config_dict)
+            for name in c.get("methods", {}) if name != method}
   diffs = checkpointing.config_differences(
-      saved_config, config_dict, ignore=RESUMABLE_FIELDS)
+      saved_config, config_dict,
+      ignore=(*RESUMABLE_FIELDS, *(f"methods.{name}." for name in others)))
   if diffs:
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diffs.items())
     raise ConfigMismatchError(

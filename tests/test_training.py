@@ -170,6 +170,19 @@ def test_resume_with_other_config_is_refused(tmp_path):
   config.batch_size = 16
   with pytest.raises(checkpointing.CheckpointError, match="batch_size"):
     mog.train_and_evaluate(config, workdir)
+  config.batch_size = tiny_config("gan").batch_size
+  # The run's own method fields count; another method's do not (a field
+  # added to another method since the checkpoint leaves it resumable).
+  config.methods.gne.weight += 1.0
+  config.methods.bms_vae_gan.new_option = True
+  config.num_steps = 30
+  mog.train_and_evaluate(config, workdir)
+  gne = tiny_config("gne", num_steps=20)
+  gne_dir = str(tmp_path / "gne")
+  mog.train_and_evaluate(gne, gne_dir)
+  gne.methods.gne.weight += 1.0
+  with pytest.raises(checkpointing.CheckpointError, match="methods.gne.weight"):
+    mog.train_and_evaluate(gne, gne_dir)
 
 
 def test_no_intact_checkpoint_gives_clear_error(tmp_path):
