@@ -624,10 +624,15 @@ TABLE1_PER_SET_RERUNS = "docs/results/table1_grid_per_set/results.json"
 UNROLLED_REPRODUCTION = (
     "docs/results/reproduction/diwgan/unrolled_minimax/results.json")
 EQUAL_TIME = "docs/results/equal_time/results.json"
+# The equal-time cells whose per-set pick differs from the ring's, re-run.
+EQUAL_TIME_PER_SET_RERUNS = (
+    "docs/results/equal_time_grid_per_set/results.json")
 ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
 ABLATION_STEPS = "benchmarks/results/method_steps_ablations.json"
 BMS_DIAGNOSIS = "benchmarks/results/bms_diagnosis.json"
+# BMS-VAE-GAN on the ring at its tuned rates held constant, 30,000 steps.
+BMS_CONSTANT_RATE = "docs/results/bms_ring_constant_30k/results.json"
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
 # (from the ring's 4,000-step table and the grid's tuning run at the same
 # rates) and one changed setting per variant.
@@ -782,14 +787,14 @@ def _rates(runs):
                     for k in ("generator_lr", "discriminator_lr"))
 
 
-def block_table1_per_set_cells(data):
-  """The re-run cells beside the same cells at the ring's picks."""
-  before, after = cells(data(TABLE1)), cells(data(TABLE1_PER_SET_RERUNS))
-  num_modes = data(TABLE1)["protocol"]["num_modes"]
-  lines = ["| data set | method | rates (G / D) | seeds | modes | HQS % "
-           "| JSD | quality bar reached |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-  for key in sorted(after, key=lambda k: (k[0], k[1])):
+def _rerun_cells(data, base_path, reruns_path):
+  """The re-run cells of `reruns_path` beside the same cells of `base_path`."""
+  before, after = cells(data(base_path)), cells(data(reruns_path))
+  num_modes = data(base_path)["protocol"]["num_modes"]
+  lines = ["| data set | method | rates (G / D) | seeds | steps | modes "
+           "| HQS % | JSD | quality bar reached |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for key in sorted(after):
     for label, table in (("ring's pick", before), ("grid's pick", after)):
       runs = table.get(key)
       if not runs:
@@ -797,10 +802,20 @@ def block_table1_per_set_cells(data):
       s = _stats(runs)
       lines.append(
           f"| {key[0]} | {NAMES[key[1]]} | {_rates(runs)} ({label}) | "
-          f"{s['seeds']} | {_range(s['modes'])} of {num_modes[key[0]]} | "
-          f"{s['hqs_mean']:.1f} ({s['hqs_std']:.1f}) | {s['jsd_mean']:.3f} | "
-          f"{len(s['bar'])}/{s['seeds']} |")
+          f"{s['seeds']} | {s['steps']:,} | {_range(s['modes'])} of "
+          f"{num_modes[key[0]]} | {s['hqs_mean']:.1f} ({s['hqs_std']:.1f}) "
+          f"| {s['jsd_mean']:.3f} | {len(s['bar'])}/{s['seeds']} |")
   return "\n".join(lines)
+
+
+def block_table1_per_set_cells(data):
+  """Table 1's re-run cells beside the same cells at the ring's picks."""
+  return _rerun_cells(data, TABLE1, TABLE1_PER_SET_RERUNS)
+
+
+def block_equal_time_per_set_cells(data):
+  """The equal-time table's re-run cells beside the ring-pick cells."""
+  return _rerun_cells(data, EQUAL_TIME, EQUAL_TIME_PER_SET_RERUNS)
 
 
 def block_table1_per_set_reading(data):
@@ -1109,17 +1124,19 @@ def block_bms_variants(data):
           f"| {label} | {run['dataset']} | {run['generator_lr']:.0e} / "
           f"{run['discriminator_lr']:.0e} | {run['modes']} of {n} | "
           f"{100 * run['hqs']:.1f} | {run['jsd']:.3f} | `{path}` |")
-  table = cells(data(TABLE1))
-  for dataset in ("ring", "grid"):
-    runs = table[(dataset, "bms_vae_gan")]
+  curves = [(f"Table 1 (cosine decay to 5% of the rates), {d}", TABLE1, d)
+            for d in ("ring", "grid")]
+  curves.append(("a constant rate, ring", BMS_CONSTANT_RATE, "ring"))
+  for label, path, dataset in curves:
+    runs = cells(data(path))[(dataset, "bms_vae_gan")]
     steps = [p["step"] for p in runs[0]["curve"] if p["step"]]
     mean_hqs = [report.mean_std([100 * next(
         p["hqs"] for p in r["curve"] if p["step"] == step) for r in runs])[0]
                 for step in steps]
     lines.append("")
     lines.append(
-        f"Table 1's BMS-VAE-GAN on the {dataset}, mean HQS % over its "
-        f"{len(runs)} seeds by step: " + ", ".join(
+        f"BMS-VAE-GAN at {label}: mean HQS % over {len(runs)} "
+        f"seed{'s' if len(runs) > 1 else ''} by step (`{path}`): " + ", ".join(
             f"{step:,}: {h:.1f}" for step, h in zip(steps, mean_hqs)) + ".")
   return "\n".join(lines)
 
@@ -1302,6 +1319,7 @@ BLOCKS = {
     "table1-reading": block_table1_reading,
     "table1-per-set-cells": block_table1_per_set_cells,
     "table1-per-set-reading": block_table1_per_set_reading,
+    "equal-time-per-set-cells": block_equal_time_per_set_cells,
     "published-table1": block_published_table1,
     "reproduction-diwgan": block_reproduction_diwgan,
     "reproduction-unrolled": block_reproduction_unrolled,
