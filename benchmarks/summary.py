@@ -631,6 +631,8 @@ ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
 ABLATION_STEPS = "benchmarks/results/method_steps_ablations.json"
 BMS_DIAGNOSIS = "benchmarks/results/bms_diagnosis.json"
+# PacGAN2 on the grid in PacGAN's protocol, continued to 100,000 steps.
+PACGAN_GRID_100K = "docs/results/reproduction/pacgan_grid_100k/results.json"
 # BMS-VAE-GAN on the ring at its tuned rates held constant, 30,000 steps.
 BMS_CONSTANT_RATE = "docs/results/bms_ring_constant_30k/results.json"
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
@@ -1141,6 +1143,26 @@ def block_bms_variants(data):
   return "\n".join(lines)
 
 
+def block_pacgan_grid_trajectory(data, first_step=60_000):
+  """PacGAN2's grid HQS per seed at each evaluation from `first_step` on."""
+  runs = cells(data(PACGAN_GRID_100K))[("grid", "pacgan")]
+  steps = [p["step"] for p in runs[0]["curve"] if p["step"] >= first_step]
+  lines = ["| seed | " + " | ".join(f"{s:,}" for s in steps) + " |",
+           "| --- |" + " --- |" * len(steps)]
+  by_seed = []
+  for run in sorted(runs, key=lambda r: r["seed"]):
+    hqs = {p["step"]: 100 * p["hqs"] for p in run["curve"]}
+    by_seed.append([hqs[s] for s in steps])
+    lines.append(f"| {run['seed']} | " + " | ".join(
+        f"{hqs[s]:.1f}" for s in steps) + " |")
+  means = [report.mean_std(col)[0] for col in zip(*by_seed)]
+  lines.append("| mean | " + " | ".join(f"{m:.1f}" for m in means) + " |")
+  return (f"HQS % of PacGAN2 on the grid per evaluation from step "
+          f"{first_step:,} on (`{PACGAN_GRID_100K}`); highest mean "
+          f"{max(means):.1f}, lowest {min(means):.1f}:\n\n"
+          + "\n".join(lines))
+
+
 def block_bms_diagnosis(data):
   """benchmarks/results/bms_diagnosis.json: BMS-VAE-GAN's three samplers."""
   results = data(BMS_DIAGNOSIS)
@@ -1330,6 +1352,7 @@ BLOCKS = {
     "readme-findings": block_readme_findings,
     "matching-accuracy": block_matching_accuracy,
     "bms-diagnosis": block_bms_diagnosis,
+    "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
     "bms-variants": block_bms_variants,
     "scale-table": block_scale_table,
     "ten-seed-cost": block_ten_seed_cost,
