@@ -635,6 +635,7 @@ BMS_DIAGNOSIS = "benchmarks/results/bms_diagnosis.json"
 PACGAN_GRID_100K = "docs/results/reproduction/pacgan_grid_100k/results.json"
 # BMS-VAE-GAN on the ring at its tuned rates held constant, 30,000 steps.
 BMS_CONSTANT_RATE = "docs/results/bms_ring_constant_30k/results.json"
+BMS_CONSTANT_RATE_GRID = "docs/results/bms_grid_constant_20k/results.json"
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
 # (from the ring's 4,000-step table and the grid's tuning run at the same
 # rates) and one changed setting per variant.
@@ -1129,6 +1130,7 @@ def block_bms_variants(data):
   curves = [(f"Table 1 (cosine decay to 5% of the rates), {d}", TABLE1, d)
             for d in ("ring", "grid")]
   curves.append(("a constant rate, ring", BMS_CONSTANT_RATE, "ring"))
+  curves.append(("a constant rate, grid", BMS_CONSTANT_RATE_GRID, "grid"))
   for label, path, dataset in curves:
     runs = cells(data(path))[(dataset, "bms_vae_gan")]
     steps = [p["step"] for p in runs[0]["curve"] if p["step"]]
