@@ -17,10 +17,6 @@ shared machine), and the ratio to `gan`'s median. Compilation is excluded.
 """
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
 import sys
 
@@ -33,16 +29,6 @@ from experiments import registry
 
 DEFAULT_METHODS = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
                    "diwgan")
-
-
-def _machine() -> dict:
-  return {
-      "machine": platform.machine(), "cpu_count": os.cpu_count(),
-      "jax": jax.__version__, "backend": jax.default_backend(),
-      "load_average_start": list(os.getloadavg()),
-      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-          timespec="seconds"),
-  }
 
 
 def _parse(argv):
@@ -69,7 +55,7 @@ def _parse(argv):
 
 def main(argv):
   args = _parse(argv)
-  platform_info = _machine()
+  platform_info = common.machine_info()
   runners = {}
   for name in args.methods:
     config = mixtures.get_config(args.config)
@@ -108,13 +94,8 @@ def main(argv):
       "config": args.config, "batch_size": args.batch_size,
       "chunk": args.chunk, "rounds": args.rounds, "methods": rows,
   }
-  results["command"] = "python -m benchmarks.method_steps " + " ".join(argv)
-  results["platform"]["load_average_end"] = list(os.getloadavg())
-  os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-  with open(args.output, "w") as f:
-    json.dump(results, f, indent=2)
-  print(f"\nWrote {args.output}")
-
+  common.finish(results, args.output,
+                "python -m benchmarks.method_steps " + " ".join(argv))
 
 if __name__ == "__main__":
   main(sys.argv[1:])
