@@ -25,6 +25,20 @@ the picks of the grid on the ring, `experiments.registry.LEARNING_RATES`;
 grid instead (`tune_learning_rates`).
 `--seeds=S` means seeds 0..S-1; `--vmap_seeds` trains the seeds of each
 (data set, method) in one vmapped program (`train_vmapped_seeds`).
+
+The image sets go through the same code path (`--configs=digits,
+stacked_digits`, docs/images.md): each run is one
+`experiments.images.train_and_evaluate` call instead (`Family`, `IMAGES`),
+resumed, recorded and reported the same way, with the image metrics
+(modes of 10 or 1,000, KL to uniform, the classifier's accuracy) in place
+of the mixtures'; the runs of a comparison share one digit classifier,
+`<workdir>/classifier`. One `--configs` holds one family. On images,
+`--learning_rates=per_set` takes `registry.PER_SET_LEARNING_RATES[<image
+set>]` where it has the method, and every other choice keeps the config's
+own optimizer (the ring's picks are for the mixtures' MLPs); `--tune` runs
+the same grid, best = lowest KL. `--config.<field>` overrides of image-only
+fields need an image set as their carrier (`--config=digits`);
+`--equal_time_to`, `--plan` and `--protocol` are the mixtures' only.
 `--collect_only` writes the report of the runs finished so far and trains
 nothing; `--plan` prints the runs left to train and their training hours at
 the measured step costs (`plan_comparison`). `--equal_time_to=<method>` gives every method the training seconds of that
@@ -54,12 +68,14 @@ neither this module nor the training loop.
 """
 
 import copy
+import dataclasses
+import importlib
 import json
 import math
 import os
 import shutil
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -70,12 +86,13 @@ from ml_collections.config_flags import config_flags
 import numpy as np
 
 from diwgan import autoencoder as autoencoder_lib
+from diwgan.data import images as image_data
 from diwgan.data import mog as mog_data
 from experiments import cli
+from experiments.configs import image_sets
 from experiments.configs import mixtures
 from experiments import flags_util
 from experiments import loop
-from experiments import mog
 from experiments import records
 from experiments import registry
 from experiments import report
@@ -90,6 +107,81 @@ PER_RUN_FIELDS = ("dataset", "method", "seed")
 LEARNING_RATE_CHOICES = ("ring", "per_set", "config")
 # Exceptions that are an outcome of a method on a seed, not a harness error.
 RUN_FAILURES = (loop.NonFiniteLossError, autoencoder_lib.AutoEncoderQualityError)
+# Keys of an evaluation record that are not metrics.
+_NOT_METRICS = ("kind", "step", "seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """An experiment family the harness trains: its configs and its program.
+
+  Attributes:
+    name: "mixtures" or "images".
+    configs: the data sets (config names) of the family.
+    get_config: config name -> its default config.
+    program: the module that trains a run, `experiments.mog` or
+      `experiments.images`: every run is its
+      `train_and_evaluate(config, path)`. Imported on first use, so that a
+      comparison of the mixtures never imports the image program (which
+      sets an environment variable of JAX's for its own process).
+    tune_metric: the metric whose lowest mean over data sets and seeds
+      picks a method's learning rates (`tune_learning_rates`).
+  """
+
+  name: str
+  configs: Tuple[str, ...]
+  get_config: Callable[[str], ml_collections.ConfigDict]
+  program: str
+  tune_metric: str
+
+  def train_and_evaluate(self, config, path):
+    module = importlib.import_module(self.program)
+    return module.train_and_evaluate(config, path)
+
+  def validate(self, config: ml_collections.ConfigDict) -> None:
+    """`validation.ConfigError` naming a bad field, before any training."""
+    validation.validate(config, datasets=self.configs,
+                        methods=registry.METHODS)
+
+
+MIXTURES = Family("mixtures", tuple(mixtures.CONFIGS), mixtures.get_config,
+                  "experiments.mog", "jsd")
+IMAGES = Family("images", tuple(image_sets.CONFIGS), image_sets.get_config,
+                "experiments.images", "kl")
+FAMILIES = (MIXTURES, IMAGES)
+
+
+def family_of(datasets: Sequence[str]) -> Family:
+  """The one family of `datasets`; ValueError for unknown or mixed names.
+
+  >>> family_of(["ring", "grid"]).name, family_of(["digits"]).name
+  ('mixtures', 'images')
+  """
+  found = []
+  for name in datasets:
+    family = next((f for f in FAMILIES if name in f.configs), None)
+    if family is None:
+      raise ValueError(
+          f"Unknown config {name!r}; valid configs: "
+          f"{', '.join(c for f in FAMILIES for c in f.configs)}.")
+    if family not in found:
+      found.append(family)
+  if len(found) > 1:
+    raise ValueError(
+        "One comparison trains one family: mixtures "
+        f"({', '.join(d for d in datasets if d in MIXTURES.configs)}) and "
+        f"image sets ({', '.join(d for d in datasets if d in IMAGES.configs)})"
+        " cannot share --configs; run them as two comparisons.")
+  if not found:
+    raise ValueError("No data sets given.")
+  return found[0]
+
+
+def _num_modes(dataset: str) -> int:
+  """The modes a data set has: mixture components, classes or triples."""
+  if dataset in IMAGES.configs:
+    return 1000 if image_data.is_stacked(dataset) else 10
+  return int(mog_data.make_mixture(dataset).means.shape[0])
 
 
 def run_config(
@@ -103,6 +195,8 @@ def run_config(
   batch, optimizer and length, learning rates included) or the method's
   tuned learning rates (`learning_rates`: "ring", "per_set" or "config" for
   none; `experiments.registry.tuned_learning_rates`), then `overrides`.
+  An image set's config takes its learning rates from
+  `image_learning_rates` instead, and no preset.
   """
   if learning_rates not in LEARNING_RATE_CHOICES:
     raise ValueError(
@@ -112,6 +206,9 @@ def run_config(
   if bad:
     raise ValueError(
         f"--config.{bad[0]} is set per run by --configs/--methods/--seeds.")
+  if family_of([dataset]) is IMAGES:
+    return _image_run_config(dataset, method, seed, overrides,
+                             learning_rates=learning_rates, preset=preset)
   config = mixtures.get_config(dataset)
   config.method = method
   config.seed = seed
@@ -122,6 +219,42 @@ def run_config(
         dataset, method, per_set=learning_rates == "per_set")
     if picked is not None:
       config.optimizer.generator_lr, config.optimizer.discriminator_lr = picked
+  config.update_from_flattened_dict(dict(overrides))
+  return config
+
+
+def image_learning_rates(
+    dataset: str, method: str, learning_rates: str
+) -> Optional[Tuple[float, float]]:
+  """An image run's (generator lr, discriminator lr), or None (config's own).
+
+  "per_set": the pick of the grid on that image set,
+  `registry.PER_SET_LEARNING_RATES[dataset][method]`, where there is one.
+  "ring" and "config" (and per_set without a pick) keep the image config's
+  optimizer: the ring's picks were tuned for the mixtures' MLPs, not for
+  convolutional networks.
+
+  >>> image_learning_rates("digits", "gan", "ring") is None
+  True
+  """
+  if learning_rates == "per_set":
+    return registry.PER_SET_LEARNING_RATES.get(dataset, {}).get(method)
+  return None
+
+
+def _image_run_config(dataset, method, seed, overrides, *, learning_rates,
+                      preset):
+  """`run_config` of an image set (`image_learning_rates`, no presets)."""
+  if preset != "diwgan":
+    raise ValueError(
+        f"--protocol={preset} is a mixture protocol; the image sets have "
+        "none (leave --protocol out).")
+  config = image_sets.get_config(dataset)
+  config.method = method
+  config.seed = seed
+  picked = image_learning_rates(dataset, method, learning_rates)
+  if picked is not None:
+    config.optimizer.generator_lr, config.optimizer.discriminator_lr = picked
   config.update_from_flattened_dict(dict(overrides))
   return config
 
@@ -219,7 +352,7 @@ def train_vmapped_seeds(
            else "") + f") in {group}", flush=True)
   start = time.time()
   try:
-    final = mog.train_and_evaluate(config, group)
+    final = family_of([config.dataset]).train_and_evaluate(config, group)
   except RUN_FAILURES as error:
     # One seed's failure stops the whole program: train each seed alone,
     # so that only the seeds that fail are recorded as failed.
@@ -240,9 +373,29 @@ def train_vmapped_seeds(
   for name in os.listdir(group):
     if name.startswith("samples_") and name.endswith(".png"):
       shutil.copy(os.path.join(group, name), os.path.join(paths[0], name))
-  print(f"{label}: done in {time.time() - start:.0f}s: modes "
-        f"{final['per_seed']['modes']}, HQS "
-        f"{[round(100 * h, 1) for h in final['per_seed']['hqs']]}%", flush=True)
+  print(f"{label}: done in {time.time() - start:.0f}s: "
+        f"{_describe(config.dataset, final['per_seed'])}", flush=True)
+
+
+def _describe(dataset: str, final: Dict[str, Any]) -> str:
+  """A finished run's headline metrics (lists for vmapped seeds)."""
+
+  def show(name, scale=1.0, digits=None):
+    value = final.get(name)
+    if value is None:
+      return "?"
+    if isinstance(value, list):
+      return str([round(scale * v, digits) if digits is not None else v
+                  for v in value])
+    return (f"{scale * value:.{digits}f}" if digits is not None
+            else str(value))
+
+  if family_of([dataset]) is IMAGES:
+    return f"modes {show('modes')}, KL {show('kl', 1.0, 3)}"
+  if isinstance(final.get("modes"), list):
+    return f"modes {show('modes')}, HQS {show('hqs', 100.0, 1)}%"
+  return (f"modes {final['modes']}, HQS {100 * final['hqs']:.1f}%, "
+          f"JSD {final['jsd']:.3f}")
 
 
 def train_cell(
@@ -254,7 +407,7 @@ def train_cell(
 
   One after the other by default; with `vmap_seeds`, runs of consecutive
   seeds together (`train_vmapped_seeds`). Either way each path ends with
-  what `experiments.mog.train_and_evaluate` leaves (`final_metrics.json`,
+  what its family's `train_and_evaluate` leaves (`final_metrics.json`,
   `metrics.jsonl`, `samples_<step>.png`), or `failed.json` with an "error".
   """
   if vmap_seeds and len(configs) > 1:
@@ -276,14 +429,13 @@ def train_cell(
     print(f"{label}: training ({config.num_steps} steps) in {path}",
           flush=True)
     try:
-      final = mog.train_and_evaluate(config, path)
+      final = family_of([config.dataset]).train_and_evaluate(config, path)
     except RUN_FAILURES as error:
       _record_failure(path, error)
       print(f"{label}: FAILED: {error}", flush=True)
       continue
     print(f"{label}: done in {time.time() - start:.0f}s: "
-          f"modes {final['modes']}, HQS {100 * final['hqs']:.1f}%, "
-          f"JSD {final['jsd']:.3f}", flush=True)
+          f"{_describe(config.dataset, final)}", flush=True)
 
 
 def _chunk_seconds(train_records: List[dict]) -> List[float]:
@@ -326,6 +478,9 @@ def collect_run(
   seconds = _chunk_seconds(train)
   elapsed = dict(zip([r["step"] for r in train], np.cumsum(seconds)))
   elapsed[0] = 0.0
+  if family_of([config.dataset]) is IMAGES:
+    return _image_record(record, final, run_records, train, seconds, elapsed,
+                         workdir, path)
   curve = [
       {"step": r["step"], "seconds": float(elapsed.get(r["step"], math.nan)),
        **{k: r[k] for k in METRICS}}
@@ -351,14 +506,48 @@ def collect_run(
   return record
 
 
+def _image_record(record, final, run_records, train, seconds, elapsed,
+                  workdir, path):
+  """`collect_run`'s record of a finished image run.
+
+  Its final metrics are every metric of its last evaluation (`modes`, `kl`,
+  `classifier_accuracy`; the pixel statistics of a set without a
+  classifier); the curve holds them at every evaluation.
+  """
+  evals = [r for r in run_records if r["kind"] == "eval"]
+  names = [k for k in (evals[-1] if evals else {}) if k not in _NOT_METRICS]
+  curve = [
+      {"step": r["step"], "seconds": float(elapsed.get(r["step"], math.nan)),
+       **{k: r[k] for k in names if k in r}}
+      for r in evals]
+  total = float(sum(seconds))
+  record.update(
+      status="done",
+      **{k: final[k] for k in names if k in final},
+      train_seconds=total,
+      seconds_per_step=total / max(train[-1]["step"], 1) if train else None,
+      curve=curve,
+      samples=os.path.relpath(
+          os.path.join(path, f"samples_{final['step']:06d}.png"), workdir),
+  )
+  return record
+
+
 def _cells(datasets, method_names, seeds, workdir, overrides, *,
            learning_rates, equal_time, retry_failed=False,
            preset="diwgan"):
   """{(data set, method, seed): (config, folder, status)}.
 
   Every run's config is built and validated first, so that a bad override
-  or cell fails here, before any training (experiments.validation).
+  or cell fails here, before any training (experiments.validation). Image
+  runs without a classifier folder of their own share
+  `<workdir>/classifier`, trained once.
   """
+  family = family_of(datasets)
+  if family is IMAGES and equal_time is not None:
+    raise ValueError(
+        "Equal training time uses the step costs benchmarks.method_steps "
+        "measures on the mixtures; it does not apply to the image sets.")
   for name in method_names:
     if name not in registry.METHODS:
       raise ValueError(
@@ -374,7 +563,9 @@ def _cells(datasets, method_names, seeds, workdir, overrides, *,
         config = run_config(dataset, method, seed, cell_overrides,
                             learning_rates=learning_rates,
                             preset=preset)
-        mog.validate_config(config)
+        if family is IMAGES and not config.eval.classifier.dir:
+          config.eval.classifier.dir = os.path.join(workdir, "classifier")
+        family.validate(config)
         path = run_dir(workdir, dataset, method, seed)
         if retry_failed and os.path.exists(os.path.join(path, FAILED)):
           os.remove(os.path.join(path, FAILED))
@@ -402,6 +593,10 @@ def plan_comparison(
   `step_costs` (`load_step_costs`): training only, one run at a time;
   set-up, compilation and evaluation come on top. Trains nothing.
   """
+  if family_of(datasets) is IMAGES:
+    raise ValueError(
+        "--plan prices runs at the step costs benchmarks.method_steps "
+        "measures on the mixtures; it does not apply to the image sets.")
   costs = step_costs["ms_per_step"]
   check_step_costs(costs, method_names)
   cells = _cells(datasets, method_names, seeds, workdir, dict(overrides or {}),
@@ -527,9 +722,14 @@ def _results(datasets, method_names, seeds, overrides, runs, equal_time=None,
   protocol = {
       "configs": list(datasets), "methods": list(method_names),
       "seeds": list(seeds), "overrides": overrides,
-      "num_modes": {d: int(mog_data.make_mixture(d).means.shape[0])
-                    for d in datasets},
+      "num_modes": {d: _num_modes(d) for d in datasets},
   }
+  if family_of(datasets) is IMAGES:
+    # The family (the report's layout) and where the learning rates came
+    # from (`image_learning_rates`), always: "ring" keeps the config's own.
+    protocol["family"] = IMAGES.name
+    protocol["learning_rates"] = learning_rates
+    return json.loads(json.dumps({"protocol": protocol, "runs": list(runs)}))
   if equal_time is not None:
     protocol["equal_time"] = equal_time
   if preset != "diwgan":
@@ -678,13 +878,25 @@ def tune_learning_rates(
   over data sets and seeds: the one metric that needs both the modes and
   the high-quality samples (counting modes first picked a blob that touches
   every mode with 0.9% HQS for `unrolled` on the ring). Writes `tuning.md`.
+
+  On the image sets the best point has the lowest KL to uniform over the
+  classes (or triples), which a collapsed generator and one that covers
+  the modes unevenly both raise; every grid point's runs share
+  `<workdir>/classifier`.
   """
   overrides = dict(overrides or {})
+  family = family_of(datasets)
+  images_grid = family is IMAGES
+  keys = ((family.tune_metric, "modes")
+          + (() if images_grid else ("hqs",)))
   scores = {}
   for generator_lr, discriminator_lr in grid:
     point = dict(overrides)
     point["optimizer.generator_lr"] = generator_lr
     point["optimizer.discriminator_lr"] = discriminator_lr
+    if images_grid:
+      point.setdefault("eval.classifier.dir",
+                       os.path.join(workdir, "classifier"))
     results = run_comparison(
         datasets, method_names, seeds,
         grid_dir(workdir, generator_lr, discriminator_lr), point,
@@ -694,15 +906,16 @@ def tune_learning_rates(
               if r["method"] == method and r["status"] == "done"]
       if done:
         scores[method, (generator_lr, discriminator_lr)] = tuple(
-            float(np.mean([r[k] for r in done]))
-            for k in ("jsd", "modes", "hqs"))
+            float(np.mean([r[k] for r in done])) for k in keys)
   best = {}
   lines = [
-      "# Learning-rate grid: JSD / modes / HQS % (mean over data sets and "
-      "seeds)",
+      "# Learning-rate grid: " + ("KL / modes" if images_grid
+                                  else "JSD / modes / HQS %")
+      + " (mean over data sets and seeds)",
       "",
       f"Data sets {list(datasets)}, seeds {list(seeds)}, overrides "
-      f"{overrides or 'none'}; best = lowest JSD.",
+      f"{overrides or 'none'}; best = lowest "
+      + ("KL to uniform" if images_grid else "JSD") + ".",
       "",
       "| method | " + " | ".join(
           f"G {_rate(g)} / D {_rate(d)}" for g, d in grid) + " | best |",
@@ -712,9 +925,10 @@ def tune_learning_rates(
     points = {p: scores[method, p] for p in grid if (method, p) in scores}
     if points:
       best[method] = min(points, key=lambda p: points[p][0])
-    cells = [f"{points[p][0]:.3f} / {points[p][1]:.1f} / "
-             f"{100 * points[p][2]:.1f}" if p in points else "-"
-             for p in grid]
+    cells = [("-" if p not in points else
+              f"{points[p][0]:.3f} / {points[p][1]:.1f}" if images_grid else
+              f"{points[p][0]:.3f} / {points[p][1]:.1f} / "
+              f"{100 * points[p][2]:.1f}") for p in grid]
     lines.append(f"| {method} | " + " | ".join(cells) + " | " + (
         f"G {_rate(best[method][0])} / D {_rate(best[method][1])}"
         if method in best else "-") + " |")
@@ -727,7 +941,10 @@ def tune_learning_rates(
 # --config carries --config.<field>=<value> overrides applied to every run.
 
 _CONFIGS = flags.DEFINE_list(
-    "configs", list(mixtures.CONFIGS), "Data sets (mixture configs).")
+    "configs", list(mixtures.CONFIGS), "Data sets: mixture configs ("
+    + ", ".join(mixtures.CONFIGS) + ") or image sets ("
+    + ", ".join(image_sets.CONFIGS) + "; docs/images.md), one family per "
+    "comparison.")
 _METHODS = flags.DEFINE_list(
     "methods", ["gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
                 "diwgan"],
@@ -752,7 +969,8 @@ _LEARNING_RATES = flags.DEFINE_enum(
     "LEARNING_RATES), on each data set (per_set: experiments.registry."
     "PER_SET_LEARNING_RATES, the ring's where a set has none) or from "
     "config.optimizer (config); --config.optimizer.* overrides still apply "
-    "on top.")
+    "on top. Image sets: per_set takes the set's own picks where it has "
+    "them; everything else keeps the image config's optimizer.")
 _TUNED_LEARNING_RATES = flags.DEFINE_bool(
     "tuned_learning_rates", True, "False: the same as --learning_rates="
     "config.")
@@ -785,10 +1003,29 @@ _COMPILATION_CACHE = flags.DEFINE_bool(
     "compile once.")
 DEFAULT_WORKDIR = os.path.join("runs", "compare")
 DEFAULT_SEEDS = 10
+
+
+def _has_field(config: ml_collections.ConfigDict, dotted: str) -> bool:
+  """Whether `config` has the field `a.b.c`."""
+  for part in dotted.split("."):
+    if not isinstance(config, ml_collections.ConfigDict) or part not in config:
+      return False
+    config = config[part]
+  return True
+
+
+def _carrier_config(name: str) -> ml_collections.ConfigDict:
+  """--config's carrier: a mixture config or an image set's config."""
+  if name in image_sets.CONFIGS:
+    return image_sets.get_config(name)
+  return mixtures.get_config(name)
+
+
 flags_util.define_named_config(
-    "config", mixtures.get_config, default="ring",
+    "config", _carrier_config, default="ring",
     help_string="Carrier of --config.<field>=<value> overrides applied to "
-    "every run (the data sets come from --configs).")
+    "every run (the data sets come from --configs); name an image set "
+    "(--config=digits) to override fields only the image configs have.")
 flags.DEFINE_string("workdir", None,
                     f"Output folder (default {DEFAULT_WORKDIR}).")
 flags.DEFINE_integer("seeds", None, f"Number of seeds (default {DEFAULT_SEEDS}).")
@@ -824,11 +1061,26 @@ def _main(argv):
     jax.config.update("jax_compilation_cache_dir",
                       os.path.join(workdir, "jax_cache"))
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
-  for name in _CONFIGS.value:
-    if name not in mixtures.CONFIGS:
-      raise app.UsageError(
-          f"Unknown config {name!r}; valid configs: "
-          f"{', '.join(mixtures.CONFIGS)}.")
+  try:
+    family = family_of(_CONFIGS.value)
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
+  unknown = [k for k in overrides
+             if not _has_field(family.get_config(_CONFIGS.value[0]), k)]
+  if unknown:
+    raise app.UsageError(
+        f"--config.{unknown[0]}: the {_CONFIGS.value[0]} config has no "
+        "such field (the carrier --config must name a config of the same "
+        f"family as --configs, e.g. --config={_CONFIGS.value[0]}).")
+  if family is IMAGES:
+    for flag, name in ((_EQUAL_TIME_TO.value, "--equal_time_to"),
+                       (_PLAN.value, "--plan"),
+                       (_PROTOCOL.value != "diwgan", "--protocol")):
+      if flag:
+        raise app.UsageError(
+            f"{name} applies to the mixtures only (the step costs and the "
+            "papers' protocols are theirs); leave it out for the image "
+            "sets.")
   for name in _METHODS.value:
     if name not in registry.METHODS:
       raise app.UsageError(

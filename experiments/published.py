@@ -1,4 +1,4 @@
-"""Published mixture rows of the papers whose protocols the presets follow.
+"""Published rows of the papers: mixtures (presets) and stacked MNIST.
 
 `PUBLISHED[protocol][(data set, method key)]` is one row of that paper's
 table: the mean and the spread the paper prints, as it prints them. The
@@ -16,6 +16,20 @@ Sources:
   and cube; modes with their std, HQS % and JSD. Its protocol is the
   project's default one (docs/method.md); Unrolled GAN and VEEGAN are its
   baselines.
+
+`STACKED_MNIST` holds the published stacked-MNIST rows (28x28 MNIST digits
+stacked as three colour channels, 1000 modes), printed beside the image
+comparison's stacked sets (`experiments.report.stacked_mnist_block`). They
+are another data set than this project's `stacked_digits` (8x8 digits),
+with the papers' own networks and protocols: context, never a bar.
+- VEEGAN: Reducing Mode Collapse in GANs using Implicit Variational
+  Learning (Srivastava, Valkov, Russell, Gutmann, Sutton; NIPS 2017),
+  Table 2, stacked MNIST: modes (of 1000) and KL, no spread printed.
+- PacGAN (as above), Table 2: its own rows (10 trials, mean +- standard
+  error; it repeats VEEGAN's four rows above them); read from the image of
+  that table in the authors' repository, fjxmlzn/PacGAN,
+  stacked_MNIST_experiments/results/Table2.png. Its Table 3 (a smaller D,
+  after the Unrolled GAN paper's setup) is left out.
 """
 
 from typing import Dict, Tuple
@@ -69,6 +83,41 @@ PUBLISHED["diwgan"] = {
     ("cube", "unrolled"): _diwgan_row(27, 0, 85.0, 0.194),
     ("cube", "veegan"): _diwgan_row(26.6, 0.5, 43.3, 0.31),
     ("cube", "diwgan"): _diwgan_row(27, 0, 80.0, 0.125),
+}
+# One published stacked-MNIST row: the paper and table, the method as the
+# paper prints it, the `--method` it corresponds to (None: not trained
+# here), modes of 1000 and KL with their spreads where printed.
+StackedRow = Dict[str, object]
+
+
+def _stacked(paper, printed, method, modes, kl, modes_err=None, kl_err=None):
+  return dict(paper=paper, printed=printed, method=method, modes=modes,
+              modes_err=modes_err, kl=kl, kl_err=kl_err)
+
+
+_VEEGAN_T2 = "VEEGAN, Table 2"
+_PACGAN_T2 = "PacGAN, Table 2"
+STACKED_MNIST: Tuple[StackedRow, ...] = (
+    _stacked(_VEEGAN_T2, "DCGAN", "gan", 99.0, 3.40),
+    _stacked(_VEEGAN_T2, "ALI", None, 16.0, 5.40),
+    _stacked(_VEEGAN_T2, "Unrolled GAN", "unrolled", 48.7, 4.32),
+    _stacked(_VEEGAN_T2, "VEEGAN", "veegan", 150.0, 2.95),
+    _stacked(_PACGAN_T2, "DCGAN (their implementation)", "gan", 78.9, 4.50,
+             6.46, 0.127),
+    _stacked(_PACGAN_T2, "PacDCGAN2", "pacgan2", 1000.0, 0.06, 0.00, 0.003),
+    _stacked(_PACGAN_T2, "PacDCGAN3", "pacgan3", 1000.0, 0.06, 0.00, 0.003),
+    _stacked(_PACGAN_T2, "PacDCGAN4", "pacgan4", 1000.0, 0.07, 0.00, 0.005),
+)
+STACKED_MNIST_SPREAD = {
+    _VEEGAN_T2: "no spread printed",
+    _PACGAN_T2: "mean +- standard error over 10 trials",
+}
+STACKED_MNIST_SOURCES = {
+    _VEEGAN_T2: "VEEGAN: Reducing Mode Collapse in GANs using Implicit "
+                "Variational Learning (NIPS 2017), Table 2",
+    _PACGAN_T2: "PacGAN: The power of two samples in generative adversarial "
+                "networks (NeurIPS 2018), Table 2 (its own rows; it repeats "
+                "VEEGAN's four above them)",
 }
 # What the spread of each paper's rows is.
 SPREAD = {"pacgan": "standard error over 10 trials",

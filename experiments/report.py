@@ -9,8 +9,14 @@ columns methods), each seed's time to quality and the failed runs;
 `reproduction_table` sets the runs beside the published rows of their
 protocol's paper (`experiments.published`); `table_markdown` is table.md (the
 two tables); `plot_sample_grid` and `plot_comparison_curves` draw samples.png
-and curves.png; `write_report` writes all three. This module imports neither
-the harness nor the training loop.
+and curves.png; `write_report` writes all three. A comparison of the image
+sets (results.json's `protocol.family` is "images") gets its own layout
+from the same pieces: `format_image_table` (one table per image set: modes,
+KL, ms per step and the ratio to the GAN's, "mean (std)" by `mean_std`),
+with the published stacked-MNIST rows beside the stacked sets
+(`stacked_mnist_block`), one sample grid per method side by side, and
+modes and KL against steps and seconds. This module imports neither the
+harness nor the training loop.
 """
 
 import os
@@ -59,8 +65,38 @@ def _runs_of(results, dataset, method):
           if r["dataset"] == dataset and r["method"] == method]
 
 
+def _is_images(results: Dict[str, Any]) -> bool:
+  return results["protocol"].get("family") == "images"
+
+
+def _metric_cells(results, dataset, method_names, key, scale, digits,
+                  num_seeds, *, mark_failed) -> List[str]:
+  """One table row's "mean (std)" cells, one per method.
+
+  `[n/N]` marks a cell with only n of N seeds finished; with `mark_failed`,
+  `k failed` counts the seeds that failed (not averaged).
+  """
+  cells = []
+  for method in method_names:
+    runs = _runs_of(results, dataset, method)
+    finished = [r for r in runs if r["status"] == "done"]
+    cell = _cell([r[key] for r in finished if key in r], scale, digits)
+    failed = sum(r["status"] == "failed" for r in runs)
+    if finished and len(finished) + failed < num_seeds:
+      cell += f" [{len(finished)}/{num_seeds}]"
+    if failed and mark_failed:
+      cell += f" {failed} failed"
+    cells.append(cell)
+  return cells
+
+
 def format_table(results: Dict[str, Any]) -> str:
-  """The markdown table of Table 1's layout, from results.json alone."""
+  """The markdown table of Table 1's layout, from results.json alone.
+
+  An image comparison's results get `format_image_table`.
+  """
+  if _is_images(results):
+    return format_image_table(results)
   protocol = results["protocol"]
   method_names = protocol["methods"]
   num_seeds = len(protocol["seeds"])
@@ -119,17 +155,8 @@ def format_table(results: Dict[str, Any]) -> str:
   for dataset in protocol["configs"]:
     num_modes = protocol["num_modes"][dataset]
     for i, (key, label, scale, digits) in enumerate(rows):
-      cells = []
-      for method in method_names:
-        runs = _runs_of(results, dataset, method)
-        finished = [r for r in runs if r["status"] == "done"]
-        cell = _cell([r[key] for r in finished], scale, digits)
-        failed = sum(r["status"] == "failed" for r in runs)
-        if finished and len(finished) + failed < num_seeds:
-          cell += f" [{len(finished)}/{num_seeds}]"
-        if failed and key == "modes":
-          cell += f" {failed} failed"
-        cells.append(cell)
+      cells = _metric_cells(results, dataset, method_names, key, scale,
+                            digits, num_seeds, mark_failed=key == "modes")
       name = dataset if i == 0 else ""
       lines.append(f"| {name} | {label.format(k=num_modes)} | "
                    + " | ".join(cells) + " |")
@@ -141,6 +168,136 @@ def format_table(results: Dict[str, Any]) -> str:
                    + " |")
   return ("\n".join(lines) + "\n" + _quality_table(results)
           + _failures(results))
+
+
+# The rows of an image set's table: (key, label, scale, digits).
+IMAGE_ROWS = (("modes", "modes (max {k})", 1.0, 1),
+              ("kl", "KL to uniform", 1.0, 3),
+              ("seconds_per_step", "ms / step", 1000.0, 2))
+
+
+def _learning_rates_note(choice: Optional[str]) -> str:
+  """Where an image comparison's learning rates came from."""
+  if choice == "per_set":
+    return ("Each method at the learning rates tuned on each image set "
+            "where it has them (`experiments.registry."
+            "PER_SET_LEARNING_RATES`), else at the image config's own.")
+  return ("Every method at the image config's learning rates (the ring's "
+          "tuned rates are for the mixtures' MLPs and are not applied to "
+          "the image networks).")
+
+
+def format_image_table(results: Dict[str, Any]) -> str:
+  """table.md of an image comparison, from results.json alone.
+
+  Per image set: modes (of 10 classes, or of 1000 class triples for the
+  stacked sets) and the KL from the generated class frequencies to
+  uniform, as "mean (std)" over seeds (`mean_std`); ms per step and its
+  ratio to the GAN's; beside a stacked set, the published stacked-MNIST
+  rows (`stacked_mnist_block`). Then the failed runs.
+  """
+  protocol = results["protocol"]
+  method_names = protocol["methods"]
+  num_seeds = len(protocol["seeds"])
+  done = [r for r in results["runs"] if r["status"] == "done"]
+  steps = sorted({r["num_steps"] for r in done})
+  batches = sorted({r["batch_size"] for r in done})
+  lines = [
+      "# Image sets: mean (std) over seeds",
+      "",
+      _learning_rates_note(protocol.get("learning_rates")),
+      "",
+      f"Seeds {protocol['seeds']}; steps {steps}; batch {batches}; "
+      f"overrides {protocol['overrides'] or 'none'}. "
+      "Modes: the distinct classes (class triples for a stacked set) the "
+      "digit classifier finds among the generated samples of the last "
+      "evaluation; KL: KL(generated class frequencies || uniform), 0 for a "
+      "generator that covers every mode evenly. "
+      "std is the sample std over seeds (ddof=1). Step times exclude jit "
+      "compilation and evaluation; they are wall-clock on the machine that "
+      "ran each seed and comparable only within one table. "
+      "`[n/N]`: only n of N seeds finished; `k failed`: k seeds stopped on "
+      "a non-finite loss (or an auto-encoder gate), not averaged.",
+  ]
+  for dataset in protocol["configs"]:
+    num_modes = protocol["num_modes"][dataset]
+    lines += [
+        "",
+        f"## {dataset}",
+        "",
+        "| metric | " + " | ".join(method_names) + " |",
+        "| --- | " + " | ".join("---" for _ in method_names) + " |",
+    ]
+    for key, label, scale, digits in IMAGE_ROWS:
+      cells = _metric_cells(results, dataset, method_names, key, scale,
+                            digits, num_seeds, mark_failed=key == "modes")
+      lines.append(f"| {label.format(k=num_modes)} | " + " | ".join(cells)
+                   + " |")
+    lines.append("| step time / gan | " + " | ".join(
+        _ratio(results, dataset, m) for m in method_names) + " |")
+    accuracies = sorted({round(r["classifier_accuracy"], 4)
+                         for r in done if r["dataset"] == dataset
+                         and "classifier_accuracy" in r})
+    finished = [r for r in done if r["dataset"] == dataset]
+    if accuracies:
+      lines += ["", "Judged by the digit classifier of test accuracy "
+                + ", ".join(f"{a:.4f}" for a in accuracies)
+                + " (`eval.classifier`, trained once per comparison)."]
+    elif finished:
+      lines += ["", "No digit classifier for this set: modes and KL are "
+                "not measured (sample grids only)."]
+    lines.append(stacked_mnist_block(dataset).rstrip("\n"))
+  return "\n".join(lines).rstrip("\n") + "\n" + _failures(results)
+
+
+def stacked_mnist_block(dataset: str) -> str:
+  """The published stacked-MNIST rows beside a stacked set's table.
+
+  "" for a set that is not stacked. Beside `stacked_digits` the block is
+  headed as another data set: the papers trained on 28x28 stacked MNIST
+  with their own networks, this project's set stacks 8x8 digits.
+
+  >>> stacked_mnist_block("digits")
+  ''
+  >>> "Published (another data set)" in stacked_mnist_block("stacked_digits")
+  True
+  """
+  if dataset not in ("stacked_digits", "stacked_mnist"):
+    return ""
+  if dataset == "stacked_digits":
+    heading = ("### Published (another data set): stacked MNIST (28x28), "
+               "not these stacked digits (8x8)")
+    note = ("The papers' rows on stacked MNIST: three 28x28 MNIST digits "
+            "as colour channels, their networks, protocols and "
+            "classifiers. This table's set stacks 8x8 digits: the rows are "
+            "context, not a bar for the cells above.")
+  else:
+    heading = "### Published: stacked MNIST (28x28), the papers' own setups"
+    note = ("The papers' rows on this data set, with their own networks, "
+            "protocols and classifiers: context, not a bar.")
+  lines = [
+      "",
+      heading,
+      "",
+      note + " Sources: " + "; ".join(
+          f"{source} ({published_rows.STACKED_MNIST_SPREAD[name]})"
+          for name, source in published_rows.STACKED_MNIST_SOURCES.items())
+      + ".",
+      "",
+      "| source | method (as printed) | here | modes (max 1000) | KL |",
+      "| --- | --- | --- | --- | --- |",
+  ]
+
+  def printed(row, name, digits):
+    value = f"{row[name]:.{digits}f}"
+    err = row.get(f"{name}_err")
+    return value if err is None else f"{value} +- {err:g}"
+
+  for row in published_rows.STACKED_MNIST:
+    lines.append(
+        f"| {row['paper']} | {row['printed']} | {row['method'] or '-'} | "
+        f"{printed(row, 'modes', 1)} | {printed(row, 'kl', 2)} |")
+  return "\n".join(lines) + "\n"
 
 
 def _failures(results: Dict[str, Any]) -> str:
@@ -216,14 +373,21 @@ def _ratio(results, dataset, method) -> str:
 
 
 def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
-  """Tiles the first seed's final samples PNG: rows methods, cols data sets."""
+  """Tiles the first seed's final samples PNG: rows methods, cols data sets.
+
+  An image comparison's grids sit side by side instead: rows data sets,
+  columns methods.
+  """
   protocol = results["protocol"]
   method_names, datasets = protocol["methods"], protocol["configs"]
-  fig = Figure(figsize=(3 * len(datasets), 3 * len(method_names)))
-  axes = fig.subplots(len(method_names), len(datasets), squeeze=False)
+  side_by_side = _is_images(results)
+  rows, cols = ((len(datasets), len(method_names)) if side_by_side
+                else (len(method_names), len(datasets)))
+  fig = Figure(figsize=(3 * cols, 3 * rows))
+  axes = fig.subplots(rows, cols, squeeze=False)
   for row, method in enumerate(method_names):
     for col, dataset in enumerate(datasets):
-      ax = axes[row, col]
+      ax = axes[col, row] if side_by_side else axes[row, col]
       ax.set_xticks([])
       ax.set_yticks([])
       finished = [r for r in _runs_of(results, dataset, method)
@@ -238,26 +402,33 @@ def plot_sample_grid(results: Dict[str, Any], workdir: str, path: str) -> None:
         ax.imshow(image)
       else:
         ax.text(0.5, 0.5, "missing", ha="center", va="center")
-      if row == 0:
-        ax.set_title(dataset)
-      if col == 0:
-        ax.set_ylabel(method)
+      if side_by_side:
+        if col == 0:
+          ax.set_title(method)
+        if row == 0:
+          ax.set_ylabel(dataset)
+      else:
+        if row == 0:
+          ax.set_title(dataset)
+        if col == 0:
+          ax.set_ylabel(method)
       for spine in ax.spines.values():
         spine.set_visible(False)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
 
 
-def _mean_curve(runs: List[dict]):
+def _mean_curve(runs: List[dict], keys: Sequence[str] = ("modes", "hqs")):
   """(steps, seconds, {metric: (mean, sample std)}) over seeds, common evals."""
-  curves = [r["curve"] for r in runs if r["status"] == "done" and r["curve"]]
+  curves = [r["curve"] for r in runs if r["status"] == "done" and r["curve"]
+            and all(k in r["curve"][0] for k in keys)]
   if not curves:
     return None
   length = min(len(c) for c in curves)
   steps = np.asarray([p["step"] for p in curves[0][:length]])
   seconds = np.mean([[p["seconds"] for p in c[:length]] for c in curves], 0)
   stats = {}
-  for key in ("modes", "hqs"):
+  for key in keys:
     values = np.asarray([[p[key] for p in c[:length]] for c in curves])
     # The sample std (ddof=1) of the tables (`mean_std`), per step.
     stats[key] = (values.mean(0),
@@ -267,9 +438,15 @@ def _mean_curve(runs: List[dict]):
 
 
 def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
-  """Modes and HQS against steps and against training seconds, per data set."""
+  """Modes and HQS against steps and against training seconds, per data set.
+
+  For an image comparison: modes and KL to uniform.
+  """
   protocol = results["protocol"]
   datasets = protocol["configs"]
+  if _is_images(results):
+    _plot_image_curves(results, path)
+    return
   # At equal training time the seconds are steps x the measured step cost
   # (the table's own clock), not the busy machine's wall-clock.
   equal_time = protocol.get("equal_time")
@@ -297,6 +474,37 @@ def plot_comparison_curves(results: Dict[str, Any], path: str) -> None:
         (seconds_label, "modes"), (seconds_label, "HQS (%)"))):
       ax = axes[row, col]
       ax.set_xlabel(xlabel)
+      ax.set_ylabel(ylabel)
+      ax.set_title(f"{dataset} (max {protocol['num_modes'][dataset]} modes)"
+                   if col == 0 else dataset)
+    if axes[row, 0].lines:
+      axes[row, 0].legend(fontsize="small")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def _plot_image_curves(results: Dict[str, Any], path: str) -> None:
+  """Modes and KL against steps and training seconds, per image set."""
+  protocol = results["protocol"]
+  datasets = protocol["configs"]
+  panels = ((False, "modes", "modes"), (False, "kl", "KL to uniform"),
+            (True, "modes", "modes"), (True, "kl", "KL to uniform"))
+  fig = Figure(figsize=(16, 3.2 * len(datasets)))
+  axes = fig.subplots(len(datasets), len(panels), squeeze=False)
+  for row, dataset in enumerate(datasets):
+    for method in protocol["methods"]:
+      curve = _mean_curve(_runs_of(results, dataset, method), ("modes", "kl"))
+      if curve is None:
+        continue
+      steps, seconds, stats = curve
+      for col, (by_seconds, key, _) in enumerate(panels):
+        x = seconds if by_seconds else steps
+        mean, std = stats[key]
+        axes[row, col].plot(x, mean, marker=".", label=method)
+        axes[row, col].fill_between(x, mean - std, mean + std, alpha=0.15)
+    for col, (by_seconds, _, ylabel) in enumerate(panels):
+      ax = axes[row, col]
+      ax.set_xlabel("training seconds" if by_seconds else "step")
       ax.set_ylabel(ylabel)
       ax.set_title(f"{dataset} (max {protocol['num_modes'][dataset]} modes)"
                    if col == 0 else dataset)
