@@ -636,6 +636,20 @@ PACGAN_GRID_100K = "docs/results/reproduction/pacgan_grid_100k/results.json"
 # BMS-VAE-GAN on the ring at its tuned rates held constant, 30,000 steps.
 BMS_CONSTANT_RATE = "docs/results/bms_ring_constant_30k/results.json"
 BMS_CONSTANT_RATE_GRID = "docs/results/bms_grid_constant_20k/results.json"
+# BMS-VAE-GAN in PacGAN's protocol with the BMS paper's 32-d latent space.
+BMS_PACGAN_PROTOCOL = "docs/results/reproduction/bms_pacgan_z32/results.json"
+# The same protocol on the grid, one setting changed, read at step 10,000.
+BMS_PACGAN_VARIANTS = (
+    ("the defaults (T = 10, weights 1 / 1 / 1, spectral norm)",
+     BMS_PACGAN_PROTOCOL),
+    ("reconstruction and prior weights 0 (D_I alone)",
+     "docs/results/reproduction/bms_pacgan_z32_variants/synthetic_only/"
+     "results.json"),
+    ("D_I without spectral norm",
+     "docs/results/reproduction/bms_pacgan_z32_variants/spectral_norm_off/"
+     "results.json"),
+)
+BMS_PACGAN_VARIANT_STEP = 10_000
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
 # (from the ring's 4,000-step table and the grid's tuning run at the same
 # rates) and one changed setting per variant.
@@ -648,6 +662,11 @@ BMS_VARIANTS = (
      "docs/results/bms_variants_4000/synthetic_weight_10/results.json"),
     ("32-d noise, T = 30",
      "docs/results/bms_variants_4000/latent32_samples30/results.json"),
+    ("T = 50",
+     "docs/results/bms_variants_4000/samples50/results.json"),
+    ("reconstruction and prior weights 0 (D_I alone: a spectrally "
+     "normalised hinge GAN)",
+     "docs/results/bms_variants_4000/synthetic_only/results.json"),
 )
 
 NAMES = {"gan": "GAN", "unrolled": "Unrolled GAN", "veegan": "VEEGAN",
@@ -1127,21 +1146,46 @@ def block_bms_variants(data):
           f"| {label} | {run['dataset']} | {run['generator_lr']:.0e} / "
           f"{run['discriminator_lr']:.0e} | {run['modes']} of {n} | "
           f"{100 * run['hqs']:.1f} | {run['jsd']:.3f} | `{path}` |")
-  curves = [(f"Table 1 (cosine decay to 5% of the rates), {d}", TABLE1, d)
+  curves = [(f"at Table 1 (cosine decay to 5% of the rates), {d}", TABLE1, d)
             for d in ("ring", "grid")]
-  curves.append(("a constant rate, ring", BMS_CONSTANT_RATE, "ring"))
-  curves.append(("a constant rate, grid", BMS_CONSTANT_RATE_GRID, "grid"))
+  curves.append(("at a constant rate, ring", BMS_CONSTANT_RATE, "ring"))
+  curves.append(("at a constant rate, grid", BMS_CONSTANT_RATE_GRID,
+                 "grid"))
+  curves += [(f"in PacGAN's protocol with a 32-d latent space, {d}",
+              BMS_PACGAN_PROTOCOL, d) for d in ("ring", "grid")]
   for label, path, dataset in curves:
     runs = cells(data(path))[(dataset, "bms_vae_gan")]
     steps = [p["step"] for p in runs[0]["curve"] if p["step"]]
-    mean_hqs = [report.mean_std([100 * next(
-        p["hqs"] for p in r["curve"] if p["step"] == step) for r in runs])[0]
-                for step in steps]
+
+    def mean_at(step, key, scale=1):
+      return report.mean_std([scale * next(
+          p[key] for p in r["curve"] if p["step"] == step) for r in runs])[0]
+
     lines.append("")
     lines.append(
-        f"BMS-VAE-GAN at {label}: mean HQS % over {len(runs)} "
+        f"BMS-VAE-GAN {label}: mean HQS % (modes) over {len(runs)} "
         f"seed{'s' if len(runs) > 1 else ''} by step (`{path}`): " + ", ".join(
-            f"{step:,}: {h:.1f}" for step, h in zip(steps, mean_hqs)) + ".")
+            f"{step:,}: {mean_at(step, 'hqs', 100):.1f} "
+            f"({mean_at(step, 'modes'):g})" for step in steps) + ".")
+  return "\n".join(lines)
+
+
+def block_bms_pacgan_variants(data):
+  """BMS-VAE-GAN on the grid in PacGAN's protocol, one setting changed."""
+  step = BMS_PACGAN_VARIANT_STEP
+  lines = [f"Grid, PacGAN's protocol with a 32-d latent space, one seed, "
+           f"at step {step:,}:", "",
+           "| setting | modes | HQS % | JSD | file |",
+           "| --- | --- | --- | --- | --- |"]
+  for label, path in BMS_PACGAN_VARIANTS:
+    results = data(path)
+    if results["protocol"].get("preset") != "pacgan":
+      raise ValueError(f"{path}: not in the pacgan protocol")
+    run, = [r for r in results["runs"] if r["dataset"] == "grid"
+            and r["method"] == "bms_vae_gan" and r.get("status") == "done"]
+    point, = [p for p in run["curve"] if p["step"] == step]
+    lines.append(f"| {label} | {point['modes']} of 25 | "
+                 f"{100 * point['hqs']:.1f} | {point['jsd']:.3f} | `{path}` |")
   return "\n".join(lines)
 
 
@@ -1356,6 +1400,7 @@ BLOCKS = {
     "bms-diagnosis": block_bms_diagnosis,
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
     "bms-variants": block_bms_variants,
+    "bms-pacgan-variants": block_bms_pacgan_variants,
     "scale-table": block_scale_table,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
