@@ -6,8 +6,12 @@ Run from the repository root:
   python -m benchmarks.method_steps --config=ring --batch_size=512 \
       --methods=gan,unrolled,veegan,pacgan,gne,bms_vae_gan,diwgan \
       --chunk=50 --rounds=5 --output=benchmarks/results/method_steps.json
+  python -m benchmarks.method_steps --config=stacked_digits \
+      --methods=gan,unrolled,veegan,pacgan,gne,bms_vae_gan,diwgan,diwgan_noweights \
+      --chunk=20 --output=benchmarks/results/method_steps_stacked_digits.json
 
-Each method is built exactly as `experiments.mog` builds it (DIW-GAN variants
+Each method is built exactly as `experiments.mog` (or, for an image set,
+`experiments.images`) builds it (DIW-GAN variants
 pre-train their auto-encoder and draw their anchors first, outside the
 timing), its `Trainer.train_steps` of `--chunk` steps is compiled once, and
 then the methods are timed in turn, `--rounds` times (interleaved, so that a
@@ -19,11 +23,14 @@ shared machine), and the ratio to `gan`'s median. Compilation is excluded.
 import argparse
 import statistics
 import sys
+import tempfile
 
 import jax
 
 from benchmarks import common
+from experiments.configs import image_sets
 from experiments.configs import mixtures
+from experiments import images
 from experiments import mog
 from experiments import registry
 
@@ -34,9 +41,11 @@ DEFAULT_METHODS = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan",
 def _parse(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="ring",
-                      choices=mixtures.CONFIGS)
+                      choices=mixtures.CONFIGS + image_sets.CONFIGS)
   parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
-  parser.add_argument("--batch_size", type=int, default=512)
+  parser.add_argument("--batch_size", type=int, default=None,
+                      help="default: 512 on the mixtures, the image "
+                      "config's own batch on an image set")
   parser.add_argument("--chunk", type=int, default=50,
                       help="steps per timed call (one lax.scan)")
   parser.add_argument("--rounds", type=int, default=5)
@@ -57,11 +66,22 @@ def main(argv):
   args = _parse(argv)
   platform_info = common.machine_info()
   runners = {}
+  image_set = args.config in image_sets.CONFIGS
+  # An image set's DIW-GAN variants cache their auto-encoder and the digit
+  # classifier under the workdir: a scratch folder, removed at the end.
+  workdir = tempfile.TemporaryDirectory()
   for name in args.methods:
-    config = mixtures.get_config(args.config)
+    if image_set:
+      config = image_sets.get_config(args.config)
+    else:
+      config = mixtures.get_config(args.config)
+      config.batch_size = 512
     config.method = name
-    config.batch_size = args.batch_size
-    experiment = mog.build_experiment(config)
+    if args.batch_size:
+      config.batch_size = args.batch_size
+    args.batch_size = config.batch_size
+    experiment = (images if image_set else mog).build_experiment(
+        config, workdir.name)
     train = jax.jit(experiment.trainer.train_steps, static_argnums=1)
     runners[name] = common.continuing(train, experiment.initial_state(),
                                       args.chunk)
@@ -96,6 +116,7 @@ def main(argv):
   }
   common.finish(results, args.output,
                 "python -m benchmarks.method_steps " + " ".join(argv))
+  workdir.cleanup()
 
 if __name__ == "__main__":
   main(sys.argv[1:])

@@ -629,6 +629,7 @@ EQUAL_TIME_PER_SET_RERUNS = (
     "docs/results/equal_time_grid_per_set/results.json")
 ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
+IMAGE_METHOD_STEPS = "benchmarks/results/method_steps_stacked_digits.json"
 ABLATION_STEPS = "benchmarks/results/method_steps_ablations.json"
 BMS_DIAGNOSIS = "benchmarks/results/bms_diagnosis.json"
 # PacGAN2 on the grid in PacGAN's protocol, continued to 100,000 steps.
@@ -901,17 +902,24 @@ def block_reproduction_unrolled(data):
   return _beside_diwgan_paper(data(UNROLLED_REPRODUCTION))
 
 
-def block_step_costs(data):
-  """benchmarks/results/method_steps.json as a table, with its machine."""
-  results = data(METHOD_STEPS)
+def _config_flag(results):
+  return "" if results["config"] == "ring" else f" --config={results['config']}"
+
+
+def block_step_costs(data, path=METHOD_STEPS):
+  """A `benchmarks.method_steps` result as a table, with its machine."""
+  results = data(path)
   p = results["platform"]
+  cpu = (f"{p['cpu_model']} ({p['vector_extensions']}), "
+         if "vector_extensions" in p else "")
   lines = [
-      f"`python -m benchmarks.method_steps` ({results['config']}, batch "
+      f"`python -m benchmarks.method_steps{_config_flag(results)}` "
+      f"({results['config']}, batch "
       f"{results['batch_size']}, {results['rounds']} rounds of "
       f"{results['chunk']} steps interleaved, compilation excluded; "
-      f"{p.get('date', '?')[:16].replace('T', ' ')} UTC, "
+      f"{p.get('date', '?')[:16].replace('T', ' ')} UTC, {cpu}"
       f"{p.get('cpu_count', '?')} cores, {_load_note(p)}; "
-      "`benchmarks/results/method_steps.json`):", "",
+      f"`{path}`):", "",
       "| method | ms / step (wall) | ms / step (process CPU) | x GAN (wall) "
       "| x GAN (CPU) |", "| --- | --- | --- | --- | --- |"]
   rows = sorted(results["methods"].items(),
@@ -1394,6 +1402,8 @@ BLOCKS = {
     "equal-time-reading": block_equal_time_reading,
     "ablation-reading": block_ablation_reading,
     "step-costs": block_step_costs,
+    "image-step-costs": lambda data: block_step_costs(
+        data, IMAGE_METHOD_STEPS),
     "quickstart": block_quickstart,
     "readme-findings": block_readme_findings,
     "matching-accuracy": block_matching_accuracy,
