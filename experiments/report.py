@@ -90,6 +90,13 @@ def _metric_cells(results, dataset, method_names, key, scale, digits,
   return cells
 
 
+def _finished_runs(results: Dict[str, Any]):
+  """The finished runs, with their distinct step counts and batches sorted."""
+  done = [r for r in results["runs"] if r["status"] == "done"]
+  return (done, sorted({r["num_steps"] for r in done}),
+          sorted({r["batch_size"] for r in done}))
+
+
 def format_table(results: Dict[str, Any]) -> str:
   """The markdown table of Table 1's layout, from results.json alone.
 
@@ -100,9 +107,7 @@ def format_table(results: Dict[str, Any]) -> str:
   protocol = results["protocol"]
   method_names = protocol["methods"]
   num_seeds = len(protocol["seeds"])
-  done = [r for r in results["runs"] if r["status"] == "done"]
-  steps = sorted({r["num_steps"] for r in done})
-  batches = sorted({r["batch_size"] for r in done})
+  _, steps, batches = _finished_runs(results)
   equal_time = protocol.get("equal_time")
   lines = [
       "# Mixtures of Gaussians" + (" at equal training time" if equal_time
@@ -199,9 +204,7 @@ def format_image_table(results: Dict[str, Any]) -> str:
   protocol = results["protocol"]
   method_names = protocol["methods"]
   num_seeds = len(protocol["seeds"])
-  done = [r for r in results["runs"] if r["status"] == "done"]
-  steps = sorted({r["num_steps"] for r in done})
-  batches = sorted({r["batch_size"] for r in done})
+  done, steps, batches = _finished_runs(results)
   lines = [
       "# Image sets: mean (std) over seeds",
       "",
