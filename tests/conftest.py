@@ -25,3 +25,31 @@ def fast_compile():
   jax.config.update("jax_disable_most_optimizations", True)
   yield
   jax.config.update("jax_disable_most_optimizations", saved)
+
+
+@pytest.fixture
+def training_spy(monkeypatch):
+  """`spy(module)`: records (method, seed) of each `module.train_and_evaluate`
+  call made by the comparison harness, then trains as usual."""
+  trained = []
+
+  def spy(module):
+    original = module.train_and_evaluate
+
+    def recording(config, path):
+      trained.append((config.method, config.seed))
+      return original(config, path)
+    monkeypatch.setattr(module, "train_and_evaluate", recording)
+    return trained
+  return spy
+
+
+@pytest.fixture
+def without_timings():
+  """`strip(runs)`: the harness's run records less their wall-clock fields
+  and curves, to compare a resumed comparison with an uninterrupted one."""
+  def strip(runs):
+    return [{k: v for k, v in r.items()
+             if k not in ("curve", "train_seconds", "seconds_per_step")}
+            for r in runs]
+  return strip

@@ -81,19 +81,12 @@ def test_writes_table_json_and_pngs(finished):
 
 
 def test_rerun_skips_finished_runs_and_resumes_interrupted(
-    finished, monkeypatch, capsys):
+    finished, capsys, training_spy, without_timings):
   workdir, results = finished
   # An interrupted run: its last evaluation and final metrics are gone.
   broken = os.path.join(workdir, "ring", "pacgan", "seed1")
   os.remove(os.path.join(broken, "final_metrics.json"))
-  trained = []
-  original = mog.train_and_evaluate
-
-  def spy(config, path):
-    trained.append((config.method, config.seed))
-    return original(config, path)
-
-  monkeypatch.setattr(mog, "train_and_evaluate", spy)
+  trained = training_spy(mog)
   again = compare.run_comparison(
       ["ring"], ["gan", "pacgan"], [0, 1], workdir, OVERRIDES)
   assert trained == [("pacgan", 1)]
@@ -101,10 +94,8 @@ def test_rerun_skips_finished_runs_and_resumes_interrupted(
   assert "[1/4] ring gan seed 0: done, skipped" in out
   assert "ring pacgan seed 1: training" in out
   # Resumed from the step-20 checkpoint: same metrics as before.
-  strip = lambda runs: [{k: v for k, v in r.items()  # pylint: disable=g-long-lambda
-                         if k not in ("curve", "train_seconds",
-                                      "seconds_per_step")} for r in runs]
-  assert strip(again["runs"]) == strip(results["runs"])
+  assert (without_timings(again["runs"])
+          == without_timings(results["runs"]))
 
 
 def test_collect_only_reports_finished_runs_and_trains_nothing(

@@ -139,16 +139,9 @@ def test_table_md_rows(finished):
 
 
 def test_rerun_trains_nothing_and_interrupted_run_resumes(
-    finished, monkeypatch, capsys):
+    finished, monkeypatch, capsys, training_spy, without_timings):
   workdir, results = finished
-  trained = []
-  original = images.train_and_evaluate
-
-  def spy(config, path):
-    trained.append((config.method, config.seed))
-    return original(config, path)
-
-  monkeypatch.setattr(images, "train_and_evaluate", spy)
+  trained = training_spy(images)
   again = compare.run_comparison(["digits"], METHODS, [0], workdir,
                                  OVERRIDES, learning_rates="per_set")
   assert trained == []
@@ -164,10 +157,8 @@ def test_rerun_trains_nothing_and_interrupted_run_resumes(
                                    OVERRIDES, learning_rates="per_set")
   assert trained == [("gan", 0)]
   assert "digits gan seed 0: training" in capsys.readouterr().out
-  strip = lambda runs: [{k: v for k, v in r.items()  # pylint: disable=g-long-lambda
-                         if k not in ("curve", "train_seconds",
-                                      "seconds_per_step")} for r in runs]
-  assert strip(again["runs"]) == strip(results["runs"])
+  assert (without_timings(again["runs"])
+          == without_timings(results["runs"]))
 
 
 def test_collect_only_rebuilds_results_and_trains_nothing(
