@@ -651,6 +651,33 @@ BMS_PACGAN_VARIANTS = (
      "results.json"),
 )
 BMS_PACGAN_VARIANT_STEP = 10_000
+# PacGAN2 on the grid in PacGAN's protocol to 40,000 steps: the preset's
+# networks and step (3 seeds), the plain networks of the one-seed trial
+# filed with the reproduction (3 seeds), and the preset with one of its four
+# network settings set back to the project's default (seed 0).
+PACGAN_GRID_NETWORKS = (
+    ("the preset (batch norm in G, maxout D, N(0, 0.02^2) init, "
+     "simultaneous updates)",
+     "docs/results/reproduction/pacgan_40k/results.json", None),
+    ("plain networks: all four set back",
+     "docs/results/reproduction/pacgan_grid_networks/plain/results.json",
+     None),
+    ("the preset, seed 0 alone",
+     "docs/results/reproduction/pacgan_40k/results.json", 0),
+    ("the preset without batch norm in G",
+     "docs/results/reproduction/pacgan_grid_networks/generator_batch_norm/"
+     "results.json", 0),
+    ("the preset with a ReLU D (no maxout)",
+     "docs/results/reproduction/pacgan_grid_networks/discriminator_maxout/"
+     "results.json", 0),
+    ("the preset at flax's default initialisation",
+     "docs/results/reproduction/pacgan_grid_networks/init_std/results.json",
+     0),
+    ("the preset with alternating updates (D, then G against the updated D)",
+     "docs/results/reproduction/pacgan_grid_networks/simultaneous_updates/"
+     "results.json", 0),
+)
+PACGAN_GRID_NETWORK_STEPS = (10_000, 20_000, 30_000, 40_000)
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
 # (from the ring's 4,000-step table and the grid's tuning run at the same
 # rates) and one changed setting per variant.
@@ -1197,6 +1224,44 @@ def block_bms_pacgan_variants(data):
   return "\n".join(lines)
 
 
+def block_pacgan_grid_networks(data):
+  """PacGAN2's grid HQS by step under the preset's and plainer networks."""
+  steps = PACGAN_GRID_NETWORK_STEPS
+  lines = ["| networks and step | seeds | " + " | ".join(
+      f"HQS % at {s:,}" for s in steps) + f" | modes at {steps[-1]:,} "
+      "| file |", "| --- | --- |" + " --- |" * (len(steps) + 2)]
+  missing = []
+  for label, path, seed in PACGAN_GRID_NETWORKS:
+    if not os.path.exists(os.path.join(data.root, path)):
+      missing.append(label)  # a variant not yet trained
+      continue
+    results = data(path)
+    if results["protocol"].get("preset") != "pacgan":
+      raise ValueError(f"{path}: not in the pacgan protocol")
+    runs = [r for r in cells(results)[("grid", "pacgan")]
+            if seed is None or r["seed"] == seed]
+
+    def at(step, key, scale=1):
+      values = [scale * next(p[key] for p in r["curve"] if p["step"] == step)
+                for r in runs]
+      mean, std = report.mean_std(values)
+      return (f"{mean:.1f}" if len(values) == 1
+              else f"{mean:.1f} ({std:.1f})")
+
+    lines.append(
+        f"| {label} | {len(runs)} | "
+        + " | ".join(at(s, "hqs", 100) for s in steps)
+        + f" | {at(steps[-1], 'modes')} | `{path}` |")
+  row = published.PUBLISHED["pacgan"][("grid", "pacgan2")]
+  return ("Mean (sample std) over the seeds; PacGAN's published PacGAN2 "
+          f"grid row: {row['modes']} modes, HQS {row['hqs']}% (the bar: "
+          f"{row['modes'] - published.MODES_SLACK:g} modes, HQS "
+          f"{row['hqs'] - published.HQS_SLACK:.1f}%).\n\n"
+          + "\n".join(lines)
+          + ("\n\nNot yet run: " + "; ".join(missing) + "." if missing
+             else ""))
+
+
 def block_pacgan_grid_trajectory(data, first_step=60_000):
   """PacGAN2's grid HQS per seed at each evaluation from `first_step` on."""
   runs = cells(data(PACGAN_GRID_100K))[("grid", "pacgan")]
@@ -1409,6 +1474,7 @@ BLOCKS = {
     "matching-accuracy": block_matching_accuracy,
     "bms-diagnosis": block_bms_diagnosis,
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
+    "pacgan-grid-networks": block_pacgan_grid_networks,
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
     "scale-table": block_scale_table,
