@@ -654,28 +654,38 @@ BMS_PACGAN_VARIANT_STEP = 10_000
 # PacGAN2 on the grid in PacGAN's protocol to 40,000 steps: the preset's
 # networks and step (3 seeds), the plain networks of the one-seed trial
 # filed with the reproduction (3 seeds), and the preset with one of its four
-# network settings set back to the project's default (seed 0).
+# network settings set back to the project's default (seed 0); then the GAN,
+# DIW-GAN and the matched distance alone in the plain networks (3 seeds).
 PACGAN_GRID_NETWORKS = (
-    ("the preset (batch norm in G, maxout D, N(0, 0.02^2) init, "
+    ("PacGAN2, the preset (batch norm in G, maxout D, N(0, 0.02^2) init, "
      "simultaneous updates)",
-     "docs/results/reproduction/pacgan_40k/results.json", None),
-    ("plain networks: all four set back",
+     "docs/results/reproduction/pacgan_40k/results.json", None, "pacgan"),
+    ("PacGAN2, plain networks: all four set back",
      "docs/results/reproduction/pacgan_grid_networks/plain/results.json",
-     None),
-    ("the preset, seed 0 alone",
-     "docs/results/reproduction/pacgan_40k/results.json", 0),
-    ("the preset without batch norm in G",
+     None, "pacgan"),
+    ("PacGAN2, the preset, seed 0 alone",
+     "docs/results/reproduction/pacgan_40k/results.json", 0, "pacgan"),
+    ("PacGAN2, the preset without batch norm in G",
      "docs/results/reproduction/pacgan_grid_networks/generator_batch_norm/"
-     "results.json", 0),
-    ("the preset with a ReLU D (no maxout)",
+     "results.json", 0, "pacgan"),
+    ("PacGAN2, the preset with a ReLU D (no maxout)",
      "docs/results/reproduction/pacgan_grid_networks/discriminator_maxout/"
-     "results.json", 0),
-    ("the preset at flax's default initialisation",
+     "results.json", 0, "pacgan"),
+    ("PacGAN2, the preset at flax's default initialisation",
      "docs/results/reproduction/pacgan_grid_networks/init_std/results.json",
-     0),
-    ("the preset with alternating updates (D, then G against the updated D)",
+     0, "pacgan"),
+    ("PacGAN2, the preset with alternating updates (D, then G against the updated D)",
      "docs/results/reproduction/pacgan_grid_networks/simultaneous_updates/"
-     "results.json", 0),
+     "results.json", 0, "pacgan"),
+    ("GAN, plain networks",
+     "docs/results/reproduction/pacgan_grid_networks/plain_gan/results.json",
+     None, "gan"),
+    ("DIW-GAN, plain networks",
+     "docs/results/reproduction/pacgan_grid_networks/plain_diwgan/"
+     "results.json", None, "diwgan"),
+    ("the matched distance alone (`diwgan_noweights`), plain networks",
+     "docs/results/reproduction/pacgan_grid_networks/plain_diwgan_noweights/"
+     "results.json", None, "diwgan_noweights"),
 )
 PACGAN_GRID_NETWORK_STEPS = (10_000, 20_000, 30_000, 40_000)
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
@@ -1225,20 +1235,21 @@ def block_bms_pacgan_variants(data):
 
 
 def block_pacgan_grid_networks(data):
-  """PacGAN2's grid HQS by step under the preset's and plainer networks."""
+  """PacGAN2's grid HQS by step under the preset's and plainer networks,
+  then the GAN and DIW-GAN in the plain networks."""
   steps = PACGAN_GRID_NETWORK_STEPS
-  lines = ["| networks and step | seeds | " + " | ".join(
+  lines = ["| method and networks | seeds | " + " | ".join(
       f"HQS % at {s:,}" for s in steps) + f" | modes at {steps[-1]:,} "
       "| file |", "| --- | --- |" + " --- |" * (len(steps) + 2)]
   missing = []
-  for label, path, seed in PACGAN_GRID_NETWORKS:
+  for label, path, seed, method in PACGAN_GRID_NETWORKS:
     if not os.path.exists(os.path.join(data.root, path)):
       missing.append(label)  # a variant not yet trained
       continue
     results = data(path)
     if results["protocol"].get("preset") != "pacgan":
       raise ValueError(f"{path}: not in the pacgan protocol")
-    runs = [r for r in cells(results)[("grid", "pacgan")]
+    runs = [r for r in cells(results)[("grid", method)]
             if seed is None or r["seed"] == seed]
 
     def at(step, key, scale=1):
