@@ -345,6 +345,17 @@ def time_to_quality_section(results):
   return lines
 
 
+# The README command end to end on the AVX-512 EPYC, GAN beside DIW-GAN
+# and the looser auction eps, one idle sitting (issue: fast on every CPU).
+TIME_TO_QUALITY_AVX512 = "benchmarks/results/time_to_quality_avx512.json"
+
+
+def block_time_to_quality_avx512(data):
+  """`time_to_quality_section` of the AVX-512 sweep, without its heading."""
+  lines = time_to_quality_section(data(TIME_TO_QUALITY_AVX512))[2:]
+  return (f"`{TIME_TO_QUALITY_AVX512}`:\n\n" + "\n".join(lines)).rstrip()
+
+
 def accelerator_section(results):
   """One device check (`benchmarks/accelerator.py`) and its GPU targets."""
   device = results["platform"]["device"]
@@ -1489,6 +1500,7 @@ BLOCKS = {
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
     "scale-table": block_scale_table,
+    "time-to-quality-avx512": block_time_to_quality_avx512,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
