@@ -164,8 +164,10 @@ def profile(trainer, state, *, problems, repeats):
   encode = jax.jit(method.encode)
   pairwise = jax.jit(
       lambda a, l: distances.pairwise_distances(a, l, kind=method.distance))
-  match = jax.jit(lambda c, p: assignment.match(
-      c, method=method.matcher, prices=p, **dict(method.auction_options)))
+  # Cold, as DIW-GAN calls it: no prices carry over between steps
+  # (`diwgan.methods.diwgan.DIWState`).
+  match = jax.jit(lambda c: assignment.match(
+      c, method=method.matcher, **dict(method.auction_options)))
 
   @jax.jit
   def kde_weights(latents, buffers):
@@ -184,7 +186,7 @@ def profile(trainer, state, *, problems, repeats):
           g_params, x.key),
       "encoder forward": lambda x: encode(diw_state.encoder_params, x.fake),
       "distances": lambda x: pairwise(diw_state.anchors, x.latents),
-      "auction": lambda x: match(x.cost, diw_state.prices),
+      "auction": lambda x: match(x.cost),
       "KDE weights (w_g, w_r)": lambda x: kde_weights(
           x.latents, diw_state.importance),
       "DIW term fwd+bwd (all of the above's DIW part)": lambda x: (

@@ -356,6 +356,22 @@ def block_time_to_quality_avx512(data):
   return (f"`{TIME_TO_QUALITY_AVX512}`:\n\n" + "\n".join(lines)).rstrip()
 
 
+# `benchmarks.step` on the AVX-512 EPYC (batch 512 only): the step ratio
+# and the profile of one DIW-GAN step on that CPU kind.
+STEP_AVX512 = "benchmarks/results/step_avx512.json"
+
+
+def block_step_avx512(data):
+  """`step_section` of the AVX-512 run, without its heading and figures
+  (the figures are the main run's)."""
+  lines = []
+  for line in step_section(data(STEP_AVX512), "")[2:]:
+    if line.startswith("![") or (not line and lines and not lines[-1]):
+      continue
+    lines.append(line)
+  return (f"`{STEP_AVX512}`:\n\n" + "\n".join(lines)).rstrip()
+
+
 def accelerator_section(results):
   """One device check (`benchmarks/accelerator.py`) and its GPU targets."""
   device = results["platform"]["device"]
@@ -1501,6 +1517,7 @@ BLOCKS = {
     "bms-pacgan-variants": block_bms_pacgan_variants,
     "scale-table": block_scale_table,
     "time-to-quality-avx512": block_time_to_quality_avx512,
+    "step-avx512": block_step_avx512,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
