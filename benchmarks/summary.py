@@ -345,31 +345,31 @@ def time_to_quality_section(results):
   return lines
 
 
-# The README command end to end on the AVX-512 EPYC, GAN beside DIW-GAN
-# and the looser auction eps, one idle sitting (issue: fast on every CPU).
+# The README command end to end on the AVX-512 EPYC (GAN beside DIW-GAN and
+# the looser auction eps, one idle sitting) and `benchmarks.step` there
+# (batch 512 only: the step ratio and the profile of one DIW-GAN step).
 TIME_TO_QUALITY_AVX512 = "benchmarks/results/time_to_quality_avx512.json"
-
-
-def block_time_to_quality_avx512(data):
-  """`time_to_quality_section` of the AVX-512 sweep, without its heading."""
-  lines = time_to_quality_section(data(TIME_TO_QUALITY_AVX512))[2:]
-  return (f"`{TIME_TO_QUALITY_AVX512}`:\n\n" + "\n".join(lines)).rstrip()
-
-
-# `benchmarks.step` on the AVX-512 EPYC (batch 512 only): the step ratio
-# and the profile of one DIW-GAN step on that CPU kind.
 STEP_AVX512 = "benchmarks/results/step_avx512.json"
 
 
-def block_step_avx512(data):
-  """`step_section` of the AVX-512 run, without its heading and figures
-  (the figures are the main run's)."""
+def _section_block(path, section):
+  """A Performance section's lines as a generated block: its heading and
+  figures (the main run's) dropped, runs of blank lines collapsed."""
   lines = []
-  for line in step_section(data(STEP_AVX512), "")[2:]:
+  for line in section[2:]:
     if line.startswith("![") or (not line and lines and not lines[-1]):
       continue
     lines.append(line)
-  return (f"`{STEP_AVX512}`:\n\n" + "\n".join(lines)).rstrip()
+  return (f"`{path}`:\n\n" + "\n".join(lines)).rstrip()
+
+
+def block_time_to_quality_avx512(data):
+  return _section_block(TIME_TO_QUALITY_AVX512, time_to_quality_section(
+      data(TIME_TO_QUALITY_AVX512)))
+
+
+def block_step_avx512(data):
+  return _section_block(STEP_AVX512, step_section(data(STEP_AVX512), ""))
 
 
 def accelerator_section(results):
@@ -1201,6 +1201,12 @@ def block_readme_findings(data):
   return "\n".join(lines)
 
 
+def _curve_values(runs, step, key, scale=1):
+  """Each run's evaluation `key` at `step`, times `scale`."""
+  return [scale * next(p[key] for p in r["curve"] if p["step"] == step)
+          for r in runs]
+
+
 def block_bms_variants(data):
   """BMS-VAE-GAN's 4,000-step outcome under one changed setting at a time."""
   lines = ["| setting | data set | G / D rates | modes | HQS % | JSD | file |",
@@ -1230,8 +1236,7 @@ def block_bms_variants(data):
     steps = [p["step"] for p in runs[0]["curve"] if p["step"]]
 
     def mean_at(step, key, scale=1):
-      return report.mean_std([scale * next(
-          p[key] for p in r["curve"] if p["step"] == step) for r in runs])[0]
+      return report.mean_std(_curve_values(runs, step, key, scale))[0]
 
     lines.append("")
     lines.append(
@@ -1268,11 +1273,7 @@ def block_pacgan_grid_networks(data):
   lines = ["| method and networks | seeds | " + " | ".join(
       f"HQS % at {s:,}" for s in steps) + f" | modes at {steps[-1]:,} "
       "| file |", "| --- | --- |" + " --- |" * (len(steps) + 2)]
-  missing = []
   for label, path, seed, method in PACGAN_GRID_NETWORKS:
-    if not os.path.exists(os.path.join(data.root, path)):
-      missing.append(label)  # a variant not yet trained
-      continue
     results = data(path)
     if results["protocol"].get("preset") != "pacgan":
       raise ValueError(f"{path}: not in the pacgan protocol")
@@ -1280,8 +1281,7 @@ def block_pacgan_grid_networks(data):
             if seed is None or r["seed"] == seed]
 
     def at(step, key, scale=1):
-      values = [scale * next(p[key] for p in r["curve"] if p["step"] == step)
-                for r in runs]
+      values = _curve_values(runs, step, key, scale)
       mean, std = report.mean_std(values)
       return (f"{mean:.1f}" if len(values) == 1
               else f"{mean:.1f} ({std:.1f})")
@@ -1295,9 +1295,7 @@ def block_pacgan_grid_networks(data):
           f"grid row: {row['modes']} modes, HQS {row['hqs']}% (the bar: "
           f"{row['modes'] - published.MODES_SLACK:g} modes, HQS "
           f"{row['hqs'] - published.HQS_SLACK:.1f}%).\n\n"
-          + "\n".join(lines)
-          + ("\n\nNot yet run: " + "; ".join(missing) + "." if missing
-             else ""))
+          + "\n".join(lines))
 
 
 def block_pacgan_grid_trajectory(data, first_step=60_000):
