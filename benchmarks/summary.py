@@ -368,6 +368,38 @@ def block_time_to_quality_avx512(data):
       data(TIME_TO_QUALITY_AVX512)))
 
 
+# Target 3 of the time to quality: PacGAN at its best ring settings and
+# DIW-GAN at the defaults, one after the other in one idle sitting.
+SIDE_BY_SIDE = (("pacgan_tuned_30k_side_by_side", "pacgan", "PacGAN"),
+                ("diwgan_side_by_side", "diwgan", "DIW-GAN"))
+
+
+def block_ttq_side_by_side(data):
+  runs = data(TIME_TO_QUALITY_AVX512)["runs"]
+  seconds, lines = {}, []
+  for tag, method, label in SIDE_BY_SIDE:
+    rows = [r for r in runs if r["tag"] == tag and r["method"] == method]
+    if not rows:
+      raise ValueError(f"{TIME_TO_QUALITY_AVX512} has no {tag} runs")
+    reached = [r["seconds_to_quality"] for r in rows
+               if r["seconds_to_quality"] is not None]
+    seconds[method] = sum(reached) / len(reached) if reached else None
+    lines.append(
+        f"- {label} (`{rows[0]['overrides'] or 'defaults'}`): the bar in "
+        f"{len(reached)}/{len(rows)} seeds, "
+        + (f"after {_mean_std(reached, '{:.0f}')} s" if reached else "never")
+        + f", at {_mean_std([r['steps_per_sec'] for r in rows], '{:.0f}')}"
+        " loop steps/s; final HQS "
+        f"{_mean_std([100 * r['hqs'] for r in rows], '{:.1f}')}%.")
+  if seconds["pacgan"] and seconds["diwgan"]:
+    first = min(seconds, key=seconds.get)
+    lines.append(
+        f"- First to the bar: {dict((m, l) for _, m, l in SIDE_BY_SIDE)[first]}"
+        f", DIW-GAN's seconds over PacGAN's: "
+        f"{seconds['diwgan'] / seconds['pacgan']:.1f}x.")
+  return "\n".join(lines)
+
+
 def block_step_avx512(data):
   return _section_block(STEP_AVX512, step_section(data(STEP_AVX512), ""))
 
@@ -1516,6 +1548,7 @@ BLOCKS = {
     "scale-table": block_scale_table,
     "time-to-quality-avx512": block_time_to_quality_avx512,
     "step-avx512": block_step_avx512,
+    "ttq-side-by-side": block_ttq_side_by_side,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
