@@ -309,8 +309,9 @@ def time_to_quality_section(results):
       "to the first evaluation (every 1,000 steps) with every mode and HQS "
       ">= 80%. Mean (std) over seeds; per seed below.", "",
       "| setting | set | method | seeds | wall (s) | to quality (s) | "
-      "reached | steps to quality | loop steps/s | modes | HQS % | JSD |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      "reached | steps to quality | loop steps/s | first 1,500 steps/s | "
+      "modes | HQS % | JSD |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   groups = {}
   for run in results["runs"]:
     if "error" in run:
@@ -327,7 +328,9 @@ def time_to_quality_section(results):
         + (_mean_std([r['steps_to_quality'] for r in reached], '{:.0f}')
            if reached else "-")
         + f" | {_mean_std([r['steps_per_sec'] for r in runs], '{:.1f}')} | "
-        f"{_mean_std([r['modes'] for r in runs], '{:.1f}')} | "
+        + (_mean_std([r['steps_per_sec_first'] for r in runs], '{:.1f}')
+           if all("steps_per_sec_first" in r for r in runs) else "-")
+        + f" | {_mean_std([r['modes'] for r in runs], '{:.1f}')} | "
         f"{_mean_std([100 * r['hqs'] for r in runs], '{:.1f}')} | "
         f"{_mean_std([r['jsd'] for r in runs], '{:.3f}')} |")
   lines += ["", "Per seed (seed: wall s / to quality s / HQS % / load average "
@@ -372,6 +375,29 @@ def block_time_to_quality_avx512(data):
 # DIW-GAN at the defaults, one after the other in one idle sitting.
 SIDE_BY_SIDE = (("pacgan_tuned_30k_side_by_side", "pacgan", "PacGAN"),
                 ("diwgan_side_by_side", "diwgan", "DIW-GAN"))
+
+
+def block_ttq_gan_ratio(data):
+  """Target 1 in one sitting: DIW-GAN's loop rate against the GAN's."""
+  runs = [r for r in data(TIME_TO_QUALITY_AVX512)["runs"]
+          if r["tag"] == "defaults_same_sitting"]
+  mean = {}
+  for method in ("gan", "diwgan"):
+    rows = [r for r in runs if r["method"] == method]
+    if not rows:
+      raise ValueError(f"no defaults_same_sitting {method} runs")
+    mean[method] = {
+        key: sum(r[key] for r in rows) / len(rows)
+        for key in ("steps_per_sec", "steps_per_sec_first")}
+  whole, first = (mean["gan"][k] / mean["diwgan"][k]
+                  for k in ("steps_per_sec", "steps_per_sec_first"))
+  return (
+      "GAN's loop steps/s over DIW-GAN's (`defaults_same_sitting`, mean of "
+      f"3 seeds each): over the whole run {whole:.2f}x; over the first "
+      f"1,500 steps {first:.2f}x. The target of at most 3x: "
+      + ("met" if whole <= 3 else "**missed**") + " over the whole run, "
+      + ("met" if first <= 3 else "**missed**") + " over its first 1,500 "
+      "steps.")
 
 
 def block_ttq_side_by_side(data):
@@ -1279,6 +1305,38 @@ def block_bms_variants(data):
   return "\n".join(lines)
 
 
+def block_bms_pacgan_beside_published(data):
+  """The BMS-VAE-GAN stand-in (PacGAN's protocol, 32-d noise) at its last
+  evaluation beside the BMS paper's rows, with the bar of every cell."""
+  rows = published.PUBLISHED["bms_vae_gan"]
+  results = data(BMS_PACGAN_PROTOCOL)
+  found = cells(results)
+  lines = [
+      f"`{BMS_PACGAN_PROTOCOL}` at its last evaluation; published: "
+      f"{published.SPREAD['bms_vae_gan']}. The bar: modes >= published - "
+      f"{published.MODES_SLACK} and HQS >= published - "
+      f"{published.HQS_SLACK:.0f} points.", "",
+      "| data set | seeds | steps | modes here | modes published | HQS % here "
+      "| HQS % published | bar |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for dataset in ("ring", "grid"):
+    runs = found[(dataset, "bms_vae_gan")]
+    row = rows[(dataset, "bms_vae_gan")]
+    modes = [r["modes"] for r in runs]
+    hqs = [100 * r["hqs"] for r in runs]
+    met = published.meets_bar(sum(modes) / len(modes),
+                              sum(hqs) / len(hqs), row)
+    steps = sorted({r["num_steps"] for r in runs})
+    n = results["protocol"]["num_modes"][dataset]
+    lines.append(
+        f"| {dataset} | {len(runs)} | "
+        + ", ".join(f"{s:,}" for s in steps)
+        + f" | {_mean_std(modes, '{:.1f}')} of {n} | {row['modes']} | "
+        f"{_mean_std(hqs, '{:.1f}')} | {row['hqs']} +- {row['hqs_err']} | "
+        + ("met" if met else "**missed**") + " |")
+  return "\n".join(lines)
+
+
 def block_bms_pacgan_variants(data):
   """BMS-VAE-GAN on the grid in PacGAN's protocol, one setting changed."""
   step = BMS_PACGAN_VARIANT_STEP
@@ -1545,10 +1603,12 @@ BLOCKS = {
     "pacgan-grid-networks": block_pacgan_grid_networks,
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
+    "bms-pacgan-beside-published": block_bms_pacgan_beside_published,
     "scale-table": block_scale_table,
     "time-to-quality-avx512": block_time_to_quality_avx512,
     "step-avx512": block_step_avx512,
     "ttq-side-by-side": block_ttq_side_by_side,
+    "ttq-gan-ratio": block_ttq_gan_ratio,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,

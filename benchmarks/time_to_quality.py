@@ -16,11 +16,13 @@ into `<root>/<tag>/<config>_<method>_seed<seed>`, and records per run:
   `final_metrics.json`, the first evaluation with every mode and HQS >=
   `eval.quality_hqs` (80%), seconds counted from the process start;
 - `steps_per_sec`: the median over the run's `metrics.jsonl` train records
-  (the loop's own rate; the first chunk, which compiles, left out);
+  (the loop's own rate; the first chunk, which compiles, left out), and
+  `steps_per_sec_first` over its first `FIRST_STEPS` (1,500) steps alone;
 - the final modes, strict modes, HQS and JSD, and the load average before
   and after the run.
 Results already in `--output` (same tag, config, method, seed) are kept and
-not rerun, so an interrupted sweep continues where it stopped.
+not rerun, so an interrupted sweep continues where it stopped; `--reread`
+recomputes their run-file fields from the workdirs still on disk.
 """
 
 import argparse
@@ -33,6 +35,11 @@ import time
 import numpy as np
 
 from benchmarks import common
+
+
+# The loop's rate is also recorded over its first steps alone (logged chunks
+# up to this step, the compiling one left out).
+FIRST_STEPS = 1500
 
 
 def _read_jsonl(path):
@@ -56,22 +63,40 @@ def run_one(config, method, seed, overrides, workdir):
   if done.returncode:
     return {"error": done.stderr[-2000:], "wall_seconds": wall,
             "command": " ".join(command[1:])}
+  return {
+      "command": "python " + " ".join(command[1:]),
+      "wall_seconds": wall,
+      **measure(workdir),
+      "load_average_before": load_before,
+      "load_average_after": list(os.getloadavg()),
+  }
+
+
+def measure(workdir):
+  """What a finished run's own files say: time to quality, the loop's
+  rates, the final metrics."""
   with open(os.path.join(workdir, "final_metrics.json")) as f:
     final = json.load(f)
   train = [r for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
            if r["kind"] == "train"]
-  rates = [r["steps_per_sec"] for r in train[1:]] or [train[0]["steps_per_sec"]]
+  # The first logged chunk compiles; left out of both rates.
+  timed = train[1:] or train[:1]
+  first = [r for r in timed if r["step"] <= FIRST_STEPS] or timed[:1]
   return {
-      "command": "python " + " ".join(command[1:]),
-      "wall_seconds": wall,
       "seconds_to_quality": final.get("seconds_to_quality"),
       "steps_to_quality": final.get("steps_to_quality"),
-      "steps_per_sec": float(np.median(rates)),
+      "steps_per_sec": float(np.median([r["steps_per_sec"] for r in timed])),
+      "steps_per_sec_first": float(
+          np.median([r["steps_per_sec"] for r in first])),
       "steps": final["step"],
       **{k: final[k] for k in ("modes", "strict_modes", "hqs", "jsd")},
-      "load_average_before": load_before,
-      "load_average_after": list(os.getloadavg()),
   }
+
+
+def _workdir(run):
+  (flag,) = [part for part in run["command"].split()
+             if part.startswith("--workdir=")]
+  return flag.split("=", 1)[1]
 
 
 def main():
@@ -86,11 +111,24 @@ def main():
   parser.add_argument("--root", default="runs/time_to_quality")
   parser.add_argument("--output",
                       default="benchmarks/results/time_to_quality.json")
+  parser.add_argument(
+      "--reread", action="store_true",
+      help="recompute what each run's own files say (measure()) for the "
+      "runs already in --output whose workdir is still there, and exit: "
+      "wall clock and load averages are kept, nothing is rerun")
   args = parser.parse_args()
   results = {"runs": []}
   if os.path.exists(args.output):
     with open(args.output) as f:
       results = json.load(f)
+  if args.reread:
+    for run in results["runs"]:
+      if "error" not in run and os.path.isdir(_workdir(run)):
+        run.update(measure(_workdir(run)))
+    with open(args.output, "w") as f:
+      json.dump(results, f, indent=2)
+    print(f"Reread {args.output}")
+    return
   results["platform"] = common.machine_info()
   overrides = args.overrides.split()
   done = {(r["tag"], r["config"], r["method"], r["seed"])

@@ -16,6 +16,12 @@ Sources:
   and cube; modes with their std, HQS % and JSD. Its protocol is the
   project's default one (docs/method.md); Unrolled GAN and VEEGAN are its
   baselines.
+- "bms_vae_gan": Best-of-Many-Samples Distribution Matching (BMS-VAE-GAN;
+  Bhattacharyya, Fritz, Schiele), its table of the 2D grid and ring: modes
+  (no spread printed) and HQS % with its spread. Its protocol (rates,
+  length, batch) is not given beyond "the architecture of VEEGAN", so no
+  preset reproduces it; the rows are set beside its stand-in runs in
+  PacGAN's protocol (docs/baselines.md, "BMS-VAE-GAN").
 
 `STACKED_MNIST` holds the published stacked-MNIST rows (28x28 MNIST digits
 stacked as three colour channels, 1000 modes), printed beside the image
@@ -84,6 +90,10 @@ PUBLISHED["diwgan"] = {
     ("cube", "veegan"): _diwgan_row(26.6, 0.5, 43.3, 0.31),
     ("cube", "diwgan"): _diwgan_row(27, 0, 80.0, 0.125),
 }
+PUBLISHED["bms_vae_gan"] = {
+    ("ring", "bms_vae_gan"): dict(modes=8, hqs=99.6, hqs_err=0.3),
+    ("grid", "bms_vae_gan"): dict(modes=25, hqs=99.7, hqs_err=0.2),
+}
 # One published stacked-MNIST row: the paper and table, the method as the
 # paper prints it, the `--method` it corresponds to (None: not trained
 # here), modes of 1000 and KL with their spreads where printed.
@@ -121,6 +131,8 @@ STACKED_MNIST_SOURCES = {
 }
 # What the spread of each paper's rows is.
 SPREAD = {"pacgan": "standard error over 10 trials",
+          "bms_vae_gan": "std of the HQS (the number of runs is not "
+                         "stated); modes without a spread",
           "diwgan": "std of the modes over the paper's runs (their number "
                     "is not stated); HQS and JSD without a spread"}
 # The third column of each paper's table: `reverse_kl` (PacGAN) or `jsd`
