@@ -704,14 +704,15 @@ GENERATED = re.compile(
 
 TABLE1 = "docs/results/table1_full/results.json"
 # Table 1's cells whose per-set learning-rate pick differs from the ring's
-# (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick.
-TABLE1_PER_SET_RERUNS = "docs/results/table1_grid_per_set/results.json"
+# (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick: one
+# harness results.json per data set re-run.
+TABLE1_PER_SET_RERUNS = ("docs/results/table1_grid_per_set/results.json",)
 UNROLLED_REPRODUCTION = (
     "docs/results/reproduction/diwgan/unrolled_minimax/results.json")
 EQUAL_TIME = "docs/results/equal_time/results.json"
 # The equal-time cells whose per-set pick differs from the ring's, re-run.
 EQUAL_TIME_PER_SET_RERUNS = (
-    "docs/results/equal_time_grid_per_set/results.json")
+    "docs/results/equal_time_grid_per_set/results.json",)
 ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
 IMAGE_METHOD_STEPS = "benchmarks/results/method_steps_stacked_digits.json"
@@ -911,14 +912,15 @@ def table1_per_set(data):
   replaced by those runs: the other cells' per-set picks are the ring's
   picks they already ran at (or the set has no picks of its own yet).
   """
-  base, reruns = data(TABLE1), data(TABLE1_PER_SET_RERUNS)
-  if reruns["protocol"]["overrides"] != base["protocol"]["overrides"]:
-    raise ValueError("The per-set re-runs and Table 1 differ in overrides: "
-                     f"{reruns['protocol']['overrides']} vs "
-                     f"{base['protocol']['overrides']}")
-  replaced = {(r["dataset"], r["method"]) for r in reruns["runs"]}
+  base, reruns = data(TABLE1), rerun_runs(data, TABLE1_PER_SET_RERUNS)
+  for path in TABLE1_PER_SET_RERUNS:
+    if data(path)["protocol"]["overrides"] != base["protocol"]["overrides"]:
+      raise ValueError(f"{path} and Table 1 differ in overrides: "
+                       f"{data(path)['protocol']['overrides']} vs "
+                       f"{base['protocol']['overrides']}")
+  replaced = {(r["dataset"], r["method"]) for r in reruns}
   runs = ([r for r in base["runs"]
-           if (r["dataset"], r["method"]) not in replaced] + reruns["runs"])
+           if (r["dataset"], r["method"]) not in replaced] + reruns)
   order = {(d, m): i for i, (d, m) in enumerate(
       (d, m) for d in base["protocol"]["configs"]
       for m in base["protocol"]["methods"])}
@@ -932,15 +934,31 @@ def _rates(runs):
                     for k in ("generator_lr", "discriminator_lr"))
 
 
-def _rerun_cells(data, base_path, reruns_path):
-  """The re-run cells of `reruns_path` beside the same cells of `base_path`."""
-  before, after = cells(data(base_path)), cells(data(reruns_path))
+def rerun_runs(data, paths):
+  """Every run of the re-run files `paths`; a (data set, method) cell may
+  come from one file only."""
+  runs, source = [], {}
+  for path in paths:
+    for run in data(path)["runs"]:
+      key = (run["dataset"], run["method"])
+      if source.setdefault(key, path) != path:
+        raise ValueError(f"{key} is re-run in both {source[key]} and {path}")
+      runs.append(run)
+  return runs
+
+
+def _rerun_cells(data, base_path, reruns_paths):
+  """The re-run cells of `reruns_paths` beside the same cells of
+  `base_path`."""
+  before = cells(data(base_path))
+  after = cells({"runs": rerun_runs(data, reruns_paths)})
   num_modes = data(base_path)["protocol"]["num_modes"]
   lines = ["| data set | method | rates (G / D) | seeds | steps | modes "
            "| HQS % | JSD | quality bar reached |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for key in sorted(after):
-    for label, table in (("ring's pick", before), ("grid's pick", after)):
+    for label, table in (("ring's pick", before),
+                         (f"{key[0].replace('_', ' ')}'s pick", after)):
       runs = table.get(key)
       if not runs:
         continue
@@ -966,8 +984,8 @@ def block_equal_time_per_set_cells(data):
 def block_table1_per_set_reading(data):
   """The grid's reading of Table 1 with the re-run cells in place."""
   results = table1_per_set(data)
-  datasets = sorted({r["dataset"] for r in data(TABLE1_PER_SET_RERUNS)[
-      "runs"]}, key=results["protocol"]["configs"].index)
+  datasets = sorted({r["dataset"] for r in rerun_runs(
+      data, TABLE1_PER_SET_RERUNS)}, key=results["protocol"]["configs"].index)
   return "\n".join(_reading(results, d, results["protocol"]["methods"])
                    for d in datasets)
 

@@ -185,17 +185,19 @@ def test_a_changed_result_makes_its_block_stale(tmp_path):
 def test_table1_per_set_replaces_exactly_the_rerun_cells():
   from benchmarks import summary  # pylint: disable=g-import-not-at-top
   data = summary.Data(ROOT)
-  base, reruns = data(summary.TABLE1), data(summary.TABLE1_PER_SET_RERUNS)
+  base = data(summary.TABLE1)
+  reruns = summary.rerun_runs(data, summary.TABLE1_PER_SET_RERUNS)
   merged = summary.table1_per_set(data)
-  rerun_cells = {(r["dataset"], r["method"]) for r in reruns["runs"]}
+  rerun_cells = {(r["dataset"], r["method"]) for r in reruns}
   assert rerun_cells and len(merged["runs"]) == len(base["runs"])
   for run in merged["runs"]:
-    source = reruns if (run["dataset"], run["method"]) in rerun_cells else base
-    assert run in source["runs"]
+    source = (reruns if (run["dataset"], run["method"]) in rerun_cells
+              else base["runs"])
+    assert run in source
   assert merged["protocol"]["learning_rates"] == "per_set"
   # The re-runs ran at the per-set picks, the same length as Table 1.
   from experiments import registry  # pylint: disable=g-import-not-at-top
-  for run in reruns["runs"]:
+  for run in reruns:
     assert (run["generator_lr"], run["discriminator_lr"]) == (
         registry.tuned_learning_rates(run["dataset"], run["method"],
                                       per_set=True))
