@@ -416,3 +416,28 @@ def test_vmapped_seeds_leave_one_result_per_seed(
       ["ring"], ["gan"], [0, 1], str(tmp_path), OVERRIDES, vmap_seeds=True)
   assert "training" not in capsys.readouterr().out
   assert again["runs"] == results["runs"]
+
+
+@pytest.mark.parametrize("dataset", sorted(registry.PER_SET_LEARNING_RATES))
+def test_per_set_picks_are_the_committed_tuning_runs_lowest_jsd(dataset):
+  """Each per-set pick is the grid point with the lowest seed-0 JSD in the
+  committed tuning runs of that set (`docs/results/tuning_<set>_4000/`),
+  as `compare.tune_learning_rates` picks it."""
+  folder = os.path.join(ROOT, "docs", "results", f"tuning_{dataset}_4000")
+  jsd = {}
+  for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
+    path = os.path.join(
+        compare.grid_dir(folder, generator_lr, discriminator_lr) + ".json")
+    with open(path) as f:
+      for run in json.load(f)["runs"]:
+        assert run["dataset"] == dataset and run["num_steps"] == 4000, run
+        assert (run["generator_lr"], run["discriminator_lr"]) == (
+            generator_lr, discriminator_lr)
+        if run["status"] == "done":
+          jsd.setdefault(run["method"], {})[
+              generator_lr, discriminator_lr] = run["jsd"]
+  picks = registry.PER_SET_LEARNING_RATES[dataset]
+  assert set(jsd) == set(picks)
+  for method, points in jsd.items():
+    assert len(points) == len(registry.LEARNING_RATE_GRID), method
+    assert picks[method] == min(points, key=points.get), method
