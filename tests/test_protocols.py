@@ -145,14 +145,16 @@ def test_compare_run_config_learning_rate_choices(learning_rates):
   default = mixtures.get_config("grid").optimizer
   expected = {
       # The grid's own picks where it has them (PacGAN's differs from the
-      # ring's), the ring's on a set without picks, none with "config".
+      # ring's), the ring's on a set without picks of its own (the ring
+      # itself), none with "config".
       "per_set": {"grid": registry.PER_SET_LEARNING_RATES["grid"]["pacgan"],
-                  "cube": registry.LEARNING_RATES["pacgan"]},
+                  "ring": registry.LEARNING_RATES["pacgan"]},
       "ring": {"grid": registry.LEARNING_RATES["pacgan"],
-               "cube": registry.LEARNING_RATES["pacgan"]},
+               "ring": registry.LEARNING_RATES["pacgan"]},
       "config": {"grid": (default.generator_lr, default.discriminator_lr),
-                 "cube": (default.generator_lr, default.discriminator_lr)},
+                 "ring": (default.generator_lr, default.discriminator_lr)},
   }[learning_rates]
+  assert "ring" not in registry.PER_SET_LEARNING_RATES
   assert (registry.PER_SET_LEARNING_RATES["grid"]["pacgan"]
           != registry.LEARNING_RATES["pacgan"])
   for dataset, rates in expected.items():
