@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import step
 from experiments import mog
-from tests.scale_helper import tiny_config
+import scale_helper  # tests/ is on sys.path, as in tests/test_scale.py
 
 STEPS = 20
 
@@ -22,7 +22,8 @@ def trained(fast_compile):  # pylint: disable=unused-argument,redefined-outer-na
   """GAN and DIW-GAN experiments (batch 64) after `STEPS` training steps."""
   experiments, states = {}, {}
   for method in ("gan", "diwgan"):
-    experiment = mog.build_experiment(tiny_config(method, num_steps=STEPS))
+    experiment = mog.build_experiment(
+        scale_helper.tiny_config(method, num_steps=STEPS))
     state, _ = step._chunk_fn(experiment.trainer)(  # pylint: disable=protected-access
         experiment.initial_state(), STEPS)
     experiments[method], states[method] = experiment, state
@@ -58,7 +59,7 @@ def test_steps_per_second_covers_every_matcher_variant(trained):
 
 def test_step_vs_batch_rebuilds_the_state_at_another_batch(trained):
   experiments, states = trained
-  config = tiny_config("diwgan")
+  config = scale_helper.tiny_config("diwgan")
   rows = step.step_vs_batch(
       experiments["diwgan"], experiments["gan"], states["diwgan"],
       states["gan"], [32], repeats=1,
