@@ -706,8 +706,10 @@ TABLE1 = "docs/results/table1_full/results.json"
 # Table 1's cells whose per-set learning-rate pick differs from the ring's
 # (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick: one
 # harness results.json per data set re-run.
-TABLE1_PER_SET_RERUNS = ("docs/results/table1_grid_per_set/results.json",
-                         "docs/results/table1_cube_per_set/results.json")
+TABLE1_PER_SET_RERUNS = (
+    "docs/results/table1_grid_per_set/results.json",
+    "docs/results/table1_random_grid_per_set/results.json",
+    "docs/results/table1_cube_per_set/results.json")
 UNROLLED_REPRODUCTION = (
     "docs/results/reproduction/diwgan/unrolled_minimax/results.json")
 EQUAL_TIME = "docs/results/equal_time/results.json"
