@@ -24,6 +24,7 @@ import re
 from matplotlib.figure import Figure
 
 from experiments import published
+from experiments import registry
 from experiments import report
 
 BEGIN = "<!-- performance:begin -->"
@@ -913,7 +914,7 @@ def table1_per_set(data):
 
   Table 1's runs with every (data set, method) cell of the per-set re-runs
   replaced by those runs: the other cells' per-set picks are the ring's
-  picks they already ran at (or the set has no picks of its own yet).
+  picks they already ran at.
   """
   base, reruns = data(TABLE1), rerun_runs(data, TABLE1_PER_SET_RERUNS)
   for path in TABLE1_PER_SET_RERUNS:
@@ -1219,11 +1220,14 @@ def block_readme_findings(data):
         + ("" if best == "diwgan" else
            f"; DIW-GAN {stats['diwgan']['hqs_mean']:.1f}%, "
            f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
+  untuned = [d for d in t1["protocol"]["configs"]
+             if d != "ring" and d not in registry.PER_SET_LEARNING_RATES]
   lines.append(
       "- At equal steps (each method at its learning rates tuned on the "
-      "set, or on the ring where the set has no picks of its own yet), the "
-      "method with the highest mean HQS among those that keep every mode "
-      "(or all but one) in every seed: "
+      "set with a 4,000-step proxy"
+      + (f", on the ring's for {', '.join(untuned)}" if untuned else "")
+      + "), the method with the highest mean HQS among those that keep "
+      "every mode (or all but one) in every seed: "
       + "; ".join(leads) + ".")
   et = data(EQUAL_TIME)
   equal = et["protocol"]["equal_time"]
