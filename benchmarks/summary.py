@@ -378,39 +378,43 @@ SIDE_BY_SIDE = (("pacgan_tuned_30k_side_by_side", "pacgan", "PacGAN"),
                 ("diwgan_side_by_side", "diwgan", "DIW-GAN"))
 
 
+def _sitting_runs(data, tag, method):
+  """The AVX-512 sweep's runs of one setting (`tag`) and method."""
+  rows = [r for r in data(TIME_TO_QUALITY_AVX512)["runs"]
+          if r["tag"] == tag and r["method"] == method]
+  if not rows:
+    raise ValueError(f"{TIME_TO_QUALITY_AVX512} has no {tag} {method} runs")
+  return rows
+
+
+def _mean(values):
+  return report.mean_std(values)[0]
+
+
 def block_ttq_gan_ratio(data):
   """Target 1 in one sitting: DIW-GAN's loop rate against the GAN's."""
-  runs = [r for r in data(TIME_TO_QUALITY_AVX512)["runs"]
-          if r["tag"] == "defaults_same_sitting"]
-  mean = {}
-  for method in ("gan", "diwgan"):
-    rows = [r for r in runs if r["method"] == method]
-    if not rows:
-      raise ValueError(f"no defaults_same_sitting {method} runs")
-    mean[method] = {
-        key: sum(r[key] for r in rows) / len(rows)
-        for key in ("steps_per_sec", "steps_per_sec_first")}
-  whole, first = (mean["gan"][k] / mean["diwgan"][k]
+  gan, diw = (_sitting_runs(data, "defaults_same_sitting", m)
+              for m in ("gan", "diwgan"))
+  if len(gan) != len(diw):
+    raise ValueError("defaults_same_sitting: GAN and DIW-GAN seeds differ")
+  whole, first = (_mean([r[k] for r in gan]) / _mean([r[k] for r in diw])
                   for k in ("steps_per_sec", "steps_per_sec_first"))
   return (
       "GAN's loop steps/s over DIW-GAN's (`defaults_same_sitting`, mean of "
-      f"3 seeds each): over the whole run {whole:.2f}x; over the first "
-      f"1,500 steps {first:.2f}x. The target of at most 3x: "
+      f"{len(gan)} seeds each): over the whole run {whole:.2f}x; over the "
+      f"first 1,500 steps {first:.2f}x. The target of at most 3x: "
       + ("met" if whole <= 3 else "**missed**") + " over the whole run, "
       + ("met" if first <= 3 else "**missed**") + " over its first 1,500 "
       "steps.")
 
 
 def block_ttq_side_by_side(data):
-  runs = data(TIME_TO_QUALITY_AVX512)["runs"]
   seconds, lines = {}, []
   for tag, method, label in SIDE_BY_SIDE:
-    rows = [r for r in runs if r["tag"] == tag and r["method"] == method]
-    if not rows:
-      raise ValueError(f"{TIME_TO_QUALITY_AVX512} has no {tag} runs")
+    rows = _sitting_runs(data, tag, method)
     reached = [r["seconds_to_quality"] for r in rows
                if r["seconds_to_quality"] is not None]
-    seconds[method] = sum(reached) / len(reached) if reached else None
+    seconds[label] = _mean(reached) if reached else None
     lines.append(
         f"- {label} (`{rows[0]['overrides'] or 'defaults'}`): the bar in "
         f"{len(reached)}/{len(rows)} seeds, "
@@ -418,12 +422,11 @@ def block_ttq_side_by_side(data):
         + f", at {_mean_std([r['steps_per_sec'] for r in rows], '{:.0f}')}"
         " loop steps/s; final HQS "
         f"{_mean_std([100 * r['hqs'] for r in rows], '{:.1f}')}%.")
-  if seconds["pacgan"] and seconds["diwgan"]:
-    first = min(seconds, key=seconds.get)
+  if all(seconds.values()):
     lines.append(
-        f"- First to the bar: {dict((m, l) for _, m, l in SIDE_BY_SIDE)[first]}"
-        f", DIW-GAN's seconds over PacGAN's: "
-        f"{seconds['diwgan'] / seconds['pacgan']:.1f}x.")
+        f"- First to the bar: {min(seconds, key=seconds.get)}, DIW-GAN's "
+        f"seconds over PacGAN's: "
+        f"{seconds['DIW-GAN'] / seconds['PacGAN']:.1f}x.")
   return "\n".join(lines)
 
 
@@ -1349,8 +1352,7 @@ def block_bms_pacgan_beside_published(data):
     row = rows[(dataset, "bms_vae_gan")]
     modes = [r["modes"] for r in runs]
     hqs = [100 * r["hqs"] for r in runs]
-    met = published.meets_bar(sum(modes) / len(modes),
-                              sum(hqs) / len(hqs), row)
+    met = published.meets_bar(_mean(modes), _mean(hqs), row)
     steps = sorted({r["num_steps"] for r in runs})
     n = results["protocol"]["num_modes"][dataset]
     lines.append(
