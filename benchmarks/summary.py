@@ -486,7 +486,7 @@ def accelerator_section(results):
           f"| auction n=512 cold <= 0.5x scipy on the host | "
           f"{at512['auction_over_scipy']:.2f}x | "
           f"{_status(at512['auction_over_scipy'] <= 0.5)} |",
-          f"| auction >= 20x faster than optax's Hungarian | "
+          "| auction >= 20x faster than optax's Hungarian | "
           + (f"{at512['hungarian_over_auction']:.1f}x | "
              f"{_status(at512['hungarian_over_auction'] >= 20)} |"
              if "hungarian_over_auction" in at512 else "- | not measured |"),
