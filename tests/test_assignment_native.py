@@ -7,6 +7,8 @@ the CPU) against scipy.
 """
 
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +58,9 @@ def _cases():
       "cloud 64": cloud(64),
       "cloud 512": cloud(512),
       "integer ties": rng.integers(0, 4, size=(64, 64)).astype(float),
+      # Not a multiple of the kernel's lanes: a vector pass, then a tail.
+      "integer ties 100": rng.integers(0, 4, size=(100, 100)).astype(float),
+      "cloud 100": cloud(100),
       "all equal": np.full((7, 7), 2.5),
       "rank one": rank_one,
       "wide range": wide,
@@ -137,3 +142,31 @@ def test_vmap_scan_and_grad():
 def test_kernel_choice_is_validated():
   with pytest.raises(ValueError, match="kernel"):
     assignment.auction(np.eye(3, dtype=np.float32), kernel="cuda")
+
+
+# The kernel is compiled per instruction set and picks one at run time
+# (AVX-512, AVX2 or neither); DIWGAN_AUCTION_ISA caps the pick, so that every
+# code path runs here whatever the CPU, in a fresh process (the pick is made
+# once per process).
+_OTHER_PATH = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("native_test", sys.argv[1])
+test = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(test)
+cases = test._cases()
+for name in ("cloud 100", "integer ties 100", "cloud 512",
+             "duplicate rows and columns"):
+  test._assert_same(cases[name].astype("float32"))
+test.test_recorded_training_problems(1)
+print("same")
+"""
+
+
+@pytest.mark.parametrize("isa", ["avx2", "sse"])
+def test_every_instruction_set_path_equals_jax_loop(isa):
+  done = subprocess.run(
+      [sys.executable, "-c", _OTHER_PATH, __file__],
+      env={**os.environ, "DIWGAN_AUCTION_ISA": isa}, capture_output=True,
+      text=True, check=False, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.strip().endswith("same")

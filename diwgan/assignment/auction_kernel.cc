@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -35,8 +36,13 @@ namespace {
 constexpr float kMinRelativeEps = 4.0f * std::numeric_limits<float>::epsilon();
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-typedef float Floats8 __attribute__((vector_size(32)));
-typedef int32_t Ints8 __attribute__((vector_size(32)));
+// The row pass keeps `Chains` independent running maxima of 8 float32
+// lanes (one 256-bit register each, two SSE ones without AVX), so that
+// their chains of compare and blend overlap. How many chains pay depends on
+// the registers, so `Solve` picks them per instruction set.
+constexpr int kLanes = 8;
+typedef float Floats8 __attribute__((vector_size(4 * kLanes)));
+typedef int32_t Ints8 __attribute__((vector_size(4 * kLanes)));
 
 struct BestTwo {
   float best;    // max_j benefit[j] - prices[j]
@@ -44,46 +50,66 @@ struct BestTwo {
   int column;    // lowest j attaining `best`
 };
 
-// The best and second-best value of one row, in one pass of 8 lanes.
-// Each lane keeps its max, its second max and the first column of its max;
-// the lanes are merged at the end, ties going to the lowest column as in the
-// JAX bid (`_min` over the columns attaining the max).
+// Merges the running maxima (best, second best, first column of the best)
+// of lanes or chains `a` and `b`: the larger best wins, ties going to the
+// lower column as in the JAX bid (`_min` over the columns attaining the
+// max), and the smaller best competes for second place.
+template <typename F, typename I>
+inline __attribute__((always_inline)) void Merge(
+    F& best, F& second, I& column, const F& other_best,
+    const F& other_second, const I& other_column) {
+  const auto wins = best > other_best, loses = other_best > best;
+  const F low = wins ? other_best : best;
+  const F runner_up = second > other_second ? second : other_second;
+  second = runner_up > low ? runner_up : low;
+  const I lower = column < other_column ? column : other_column;
+  column = wins ? column : (loses ? other_column : lower);
+  best = wins ? best : other_best;
+}
+
+// The best and second-best value of one row, in one pass over Chains x 8
+// lanes; each lane keeps its max, its second max and the first column of
+// its max, and the chains, then the lanes, are merged at the end.
+template <int Chains>
 inline __attribute__((always_inline)) BestTwo RowBestTwo(
     const float* row, const float* prices, int m) {
-  Floats8 max1, max2;
-  Ints8 col1, lane;
-  for (int k = 0; k < 8; ++k) {
-    max1[k] = kNegInf;
-    max2[k] = kNegInf;
-    col1[k] = 0;
-    lane[k] = k;
+  constexpr int kStride = kLanes * Chains;  // columns per iteration
+  Floats8 max1[Chains], max2[Chains];
+  Ints8 col1[Chains], lane;
+  for (int k = 0; k < kLanes; ++k) lane[k] = k;
+  for (int c = 0; c < Chains; ++c) {
+    for (int k = 0; k < kLanes; ++k) {
+      max1[c][k] = kNegInf;
+      max2[c][k] = kNegInf;
+      col1[c][k] = 0;
+    }
   }
   int j = 0;
-  for (; j + 8 <= m; j += 8) {
-    Floats8 benefit, price;
-    std::memcpy(&benefit, row + j, sizeof(benefit));
-    std::memcpy(&price, prices + j, sizeof(price));
-    const Floats8 value = benefit - price;
-    const Ints8 greater = value > max1;
-    // The old max competes for second place when it is beaten, else the value.
-    const Floats8 runner_up = greater ? max1 : value;
-    max2 = runner_up > max2 ? runner_up : max2;
-    max1 = greater ? value : max1;
-    col1 = greater ? lane + j : col1;
+  for (; j + kStride <= m; j += kStride) {
+    for (int c = 0; c < Chains; ++c) {
+      const int start = j + c * kLanes;
+      Floats8 benefit, price;
+      std::memcpy(&benefit, row + start, sizeof(benefit));
+      std::memcpy(&price, prices + start, sizeof(price));
+      const Floats8 value = benefit - price;
+      const Ints8 greater = value > max1[c];
+      // The old max competes for second place when it is beaten, else the
+      // value.
+      const Floats8 runner_up = greater ? max1[c] : value;
+      max2[c] = runner_up > max2[c] ? runner_up : max2[c];
+      max1[c] = greater ? value : max1[c];
+      col1[c] = greater ? lane + start : col1[c];
+    }
   }
   BestTwo out{kNegInf, kNegInf, m};
   if (j > 0) {
-    int best_lane = 0;
-    for (int k = 0; k < 8; ++k) {
-      if (max1[k] > out.best || (max1[k] == out.best && col1[k] < out.column)) {
-        out.best = max1[k];
-        out.column = col1[k];
-        best_lane = k;
-      }
+    for (int c = 1; c < Chains; ++c) {
+      Merge(max1[0], max2[0], col1[0], max1[c], max2[c], col1[c]);
     }
-    for (int k = 0; k < 8; ++k) {
-      if (max2[k] > out.second) out.second = max2[k];
-      if (k != best_lane && max1[k] > out.second) out.second = max1[k];
+    out = BestTwo{max1[0][0], max2[0][0], col1[0][0]};
+    for (int k = 1; k < kLanes; ++k) {
+      Merge(out.best, out.second, out.column, max1[0][k], max2[0][k],
+            col1[0][k]);
     }
   }
   for (; j < m; ++j) {
@@ -111,15 +137,9 @@ struct Problem {
   bool done;
 };
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__) && \
-    !defined(__clang__)
-#define DIWGAN_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DIWGAN_TARGET_CLONES
-#endif
-
 // Solves one problem in place; returns the bids made.
-DIWGAN_TARGET_CLONES int32_t Solve(Problem& p) {
+template <int Chains>
+inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
   const int n = p.n;
   float* prices = p.prices;
   int32_t* assign = p.assign;
@@ -141,7 +161,7 @@ DIWGAN_TARGET_CLONES int32_t Solve(Problem& p) {
     while (!stack.empty() && rounds < p.max_rounds) {
       const int person = stack.back();
       stack.pop_back();
-      const BestTwo bid = RowBestTwo(p.benefit + static_cast<size_t>(person) * n,
+      const BestTwo bid = RowBestTwo<Chains>(p.benefit + static_cast<size_t>(person) * n,
                                      prices, n);
       // A single column has no second best: any finite increment works.
       const float second = std::isfinite(bid.second) ? bid.second
@@ -180,7 +200,7 @@ DIWGAN_TARGET_CLONES int32_t Solve(Problem& p) {
     eps = target > floor ? target : floor;
     for (int i = 0; i < n; ++i) {
       const float* row = p.benefit + static_cast<size_t>(i) * n;
-      const float best = RowBestTwo(row, prices, n).best;
+      const float best = RowBestTwo<Chains>(row, prices, n).best;
       const int column = assign[i];
       if (row[column] - prices[column] < best - eps) {
         owner[column] = -1;
@@ -192,87 +212,42 @@ DIWGAN_TARGET_CLONES int32_t Solve(Problem& p) {
   return rounds;
 }
 
-ffi::Error GaussSeidelAuctionImpl(
-    ffi::Buffer<ffi::F32> benefit, ffi::Buffer<ffi::F32> prices,
-    ffi::Buffer<ffi::S32> assign, ffi::Buffer<ffi::F32> eps,
-    ffi::Buffer<ffi::F32> eps_final, ffi::Buffer<ffi::F32> eps_decay,
-    ffi::Buffer<ffi::S32> max_rounds, ffi::Buffer<ffi::PRED> done,
-    ffi::ResultBuffer<ffi::F32> prices_out,
-    ffi::ResultBuffer<ffi::S32> assign_out,
-    ffi::ResultBuffer<ffi::S32> rounds_out,
-    ffi::ResultBuffer<ffi::PRED> done_out) {
-  const auto dims = benefit.dimensions();
-  if (dims.size() < 2 || dims[dims.size() - 1] != dims[dims.size() - 2]) {
-    return ffi::Error::InvalidArgument(
-        "diwgan auction kernel: benefit must be (..., n, n).");
-  }
-  const int64_t n = dims[dims.size() - 1];
-  const size_t batch = eps.element_count();
-  if (benefit.element_count() != batch * n * n ||
-      prices.element_count() != batch * n ||
-      assign.element_count() != batch * n ||
-      eps_final.element_count() != batch ||
-      eps_decay.element_count() != batch ||
-      max_rounds.element_count() != batch || done.element_count() != batch) {
-    return ffi::Error::InvalidArgument(
-        "diwgan auction kernel: operands disagree on the batch shape.");
-  }
-  std::memcpy(prices_out->typed_data(), prices.typed_data(),
-              batch * n * sizeof(float));
-  std::memcpy(assign_out->typed_data(), assign.typed_data(),
-              batch * n * sizeof(int32_t));
-  for (size_t b = 0; b < batch; ++b) {
-    Problem problem{benefit.typed_data() + b * n * n,
-                    prices_out->typed_data() + b * n,
-                    assign_out->typed_data() + b * n,
-                    static_cast<int>(n),
-                    eps.typed_data()[b],
-                    eps_final.typed_data()[b],
-                    eps_decay.typed_data()[b],
-                    max_rounds.typed_data()[b],
-                    done.typed_data()[b]};
-    rounds_out->typed_data()[b] = Solve(problem);
-    done_out->typed_data()[b] = problem.done;
-  }
-  return ffi::Error::Success();
+// One build for every x86-64 CPU: the same code compiled per instruction
+// set, picked at run time. On the recorded ring problems (n = 512) on a
+// 2-core Intel Xeon, the AVX-512 code was fastest with 8 chains (16 was
+// slower), and the AVX2 code with 4 (8 spill its 16 registers); one chain,
+// the kernel before, was about 1.3x slower on either (docs/RESULTS.md,
+// "Time to quality on the Intel Xeon with AVX-512").
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
+#define DIWGAN_X86 1
+__attribute__((target("avx512f"))) int32_t SolveAvx512(Problem& p) {
+  return SolveWith<8>(p);
+}
+__attribute__((target("avx2"))) int32_t SolveAvx2(Problem& p) {
+  return SolveWith<4>(p);
+}
+#endif
+
+// 2: AVX-512, 1: AVX2, 0: neither. DIWGAN_AUCTION_ISA=avx2 or =sse caps
+// it (the tests run every code path on one machine).
+int InstructionSetLevel() {
+  int level = 0;
+#ifdef DIWGAN_X86
+  level = __builtin_cpu_supports("avx512f") ? 2
+          : __builtin_cpu_supports("avx2") ? 1
+                                           : 0;
+#endif
+  const char* cap = std::getenv("DIWGAN_AUCTION_ISA");
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && level > 1) level = 1;
+  if (cap != nullptr && std::strcmp(cap, "sse") == 0) level = 0;
+  return level;
 }
 
-}  // namespace
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    DiwganGaussSeidelAuction, GaussSeidelAuctionImpl,
-    ffi::Ffi::Bind()
-        .Arg<ffi::Buffer<ffi::F32>>()
-        .Arg<ffi::Buffer<ffi::F32>>()
-        .Arg<ffi::Buffer<ffi::S32>>()
-        .Arg<ffi::Buffer<ffi::F32>>()
-        .Arg<ffi::Buffer<ffi::F32>>()
-        .Arg<ffi::Buffer<ffi::F32>>()
-        .Arg<ffi::Buffer<ffi::S32>>()
-        .Arg<ffi::Buffer<ffi::PRED>>()
-        .Ret<ffi::Buffer<ffi::F32>>()
-        .Ret<ffi::Buffer<ffi::S32>>()
-        .Ret<ffi::Buffer<ffi::S32>>()
-        .Ret<ffi::Buffer<ffi::PRED>>());
-
-// The Python module: `gauss_seidel_auction()` returns the handler as the
-// PyCapsule that `jax.ffi.register_ffi_target` takes.
-namespace {
-
-PyObject* GaussSeidelAuctionCapsule(PyObject*, PyObject*) {
-  return PyCapsule_New(reinterpret_cast<void*>(&DiwganGaussSeidelAuction),
-                       nullptr, nullptr);
+int32_t Solve(Problem& p) {
+  static const int level = InstructionSetLevel();
+#ifdef DIWGAN_X86
+  if (level == 2) return SolveAvx512(p);
+  if (level == 1) return SolveAvx2(p);
+#endif
+  return SolveWith<2>(p);
 }
-
-PyMethodDef kMethods[] = {
-    {"gauss_seidel_auction", GaussSeidelAuctionCapsule, METH_NOARGS,
-     "The XLA FFI handler of the square Gauss-Seidel auction (PyCapsule)."},
-    {nullptr, nullptr, 0, nullptr}};
-
-PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_auction_kernel",
-                       "Compiled auction kernels (XLA FFI, CPU).", -1,
-                       kMethods};
-
-}  // namespace
-
-PyMODINIT_FUNC PyInit__auction_kernel() { return PyModule_Create(&kModule); }
