@@ -17,6 +17,7 @@ number, `refresh_generated`) of the pages in `PAGES`.
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -354,6 +355,13 @@ def time_to_quality_section(results):
 # (batch 512 only: the step ratio and the profile of one DIW-GAN step).
 TIME_TO_QUALITY_AVX512 = "benchmarks/results/time_to_quality_avx512.json"
 STEP_AVX512 = "benchmarks/results/step_avx512.json"
+# The same sitting on the 2-core Intel Xeon with AVX-512, before and after
+# the auction kernel's independent chains.
+TIME_TO_QUALITY_XEON = "benchmarks/results/time_to_quality_xeon.json"
+STEP_XEON = "benchmarks/results/step_xeon.json"
+TIME_TO_QUALITY_XEON_BEFORE = (
+    "benchmarks/results/time_to_quality_xeon_before.json")
+STEP_XEON_BEFORE = "benchmarks/results/step_xeon_before.json"
 
 
 def _section_block(path, section):
@@ -367,23 +375,25 @@ def _section_block(path, section):
   return (f"`{path}`:\n\n" + "\n".join(lines)).rstrip()
 
 
-def block_time_to_quality_avx512(data):
-  return _section_block(TIME_TO_QUALITY_AVX512, time_to_quality_section(
-      data(TIME_TO_QUALITY_AVX512)))
+def block_time_to_quality_sitting(data, path=TIME_TO_QUALITY_AVX512):
+  return _section_block(path, time_to_quality_section(data(path)))
 
 
 # Target 3 of the time to quality: PacGAN at its best ring settings and
 # DIW-GAN at the defaults, one after the other in one idle sitting.
 SIDE_BY_SIDE = (("pacgan_tuned_30k_side_by_side", "pacgan", "PacGAN"),
                 ("diwgan_side_by_side", "diwgan", "DIW-GAN"))
+# The Xeon sitting's DIW-GAN side is its GAN-ratio setting's DIW-GAN runs.
+SIDE_BY_SIDE_XEON = (SIDE_BY_SIDE[0],
+                     ("defaults_same_sitting", "diwgan", "DIW-GAN"))
 
 
-def _sitting_runs(data, tag, method):
-  """The AVX-512 sweep's runs of one setting (`tag`) and method."""
-  rows = [r for r in data(TIME_TO_QUALITY_AVX512)["runs"]
+def _sitting_runs(data, tag, method, path=TIME_TO_QUALITY_AVX512):
+  """A sitting's runs of one setting (`tag`) and method."""
+  rows = [r for r in data(path)["runs"]
           if r["tag"] == tag and r["method"] == method]
   if not rows:
-    raise ValueError(f"{TIME_TO_QUALITY_AVX512} has no {tag} {method} runs")
+    raise ValueError(f"{path} has no {tag} {method} runs")
   return rows
 
 
@@ -391,9 +401,9 @@ def _mean(values):
   return report.mean_std(values)[0]
 
 
-def block_ttq_gan_ratio(data):
+def block_ttq_gan_ratio(data, path=TIME_TO_QUALITY_AVX512):
   """Target 1 in one sitting: DIW-GAN's loop rate against the GAN's."""
-  gan, diw = (_sitting_runs(data, "defaults_same_sitting", m)
+  gan, diw = (_sitting_runs(data, "defaults_same_sitting", m, path)
               for m in ("gan", "diwgan"))
   if len(gan) != len(diw):
     raise ValueError("defaults_same_sitting: GAN and DIW-GAN seeds differ")
@@ -408,10 +418,11 @@ def block_ttq_gan_ratio(data):
       "steps.")
 
 
-def block_ttq_side_by_side(data):
+def block_ttq_side_by_side(data, path=TIME_TO_QUALITY_AVX512,
+                           settings=SIDE_BY_SIDE):
   seconds, lines = {}, []
-  for tag, method, label in SIDE_BY_SIDE:
-    rows = _sitting_runs(data, tag, method)
+  for tag, method, label in settings:
+    rows = _sitting_runs(data, tag, method, path)
     reached = [r["seconds_to_quality"] for r in rows
                if r["seconds_to_quality"] is not None]
     seconds[label] = _mean(reached) if reached else None
@@ -430,8 +441,47 @@ def block_ttq_side_by_side(data):
   return "\n".join(lines)
 
 
-def block_step_avx512(data):
-  return _section_block(STEP_AVX512, step_section(data(STEP_AVX512), ""))
+def block_ttq_within_a_minute(data, path=TIME_TO_QUALITY_XEON):
+  """Target 2: the README command to the bar within 60 s, seed by seed."""
+  rows = sorted(_sitting_runs(data, "defaults_same_sitting", "diwgan", path),
+                key=lambda r: r["seed"])
+  within = [r for r in rows if r["seconds_to_quality"] is not None
+            and r["seconds_to_quality"] <= 60]
+  per_seed = ", ".join(
+      f"seed {r['seed']} " + (f"{r['seconds_to_quality']:.0f} s"
+                              if r["seconds_to_quality"] is not None
+                              else "not reached") for r in rows)
+  return (f"The README command to every mode and HQS >= 80%: {per_seed}. "
+          f"Within 60 s in {len(within)} of {len(rows)} seeds: the target "
+          + ("met" if len(within) == len(rows) else "**missed**") + ".")
+
+
+def block_step_before_after(data, before=STEP_XEON_BEFORE, after=STEP_XEON):
+  """Target 4: one DIW-GAN step's pieces before and after a change."""
+  old, new = data(before), data(after)
+  lines = [
+      f"| piece (batch {new['profile']['batch_size']}) | before (ms) | "
+      "after (ms) | before / after |",
+      "|---|---|---|---|"]
+  rows = [(name, old["profile"]["pieces"][name]["ms"], piece["ms"])
+          for name, piece in new["profile"]["pieces"].items()]
+  rows += [(f"full {label} step (scan)", old["profile"][key],
+            new["profile"][key])
+           for label, key in (("DIW-GAN", "step_ms"), ("GAN", "gan_step_ms"))]
+  for name, a, b in rows:
+    lines.append(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
+  ratio = {when: (d["profile"]["step_ms"] / d["profile"]["gan_step_ms"],
+                  d["steps_per_second"]["loop_ratio_to_gan"])
+           for when, d in (("before", old), ("after", new))}
+  lines += ["", "DIW-GAN's step over the GAN's: " + "; ".join(
+      f"{when} {scan:.2f}x in the benchmark's scan, {loop:.2f}x in the "
+      "training loop's first steps" for when, (scan, loop) in ratio.items())
+      + f" (`{before}`, `{after}`)."]
+  return "\n".join(lines)
+
+
+def block_step_sitting(data, path=STEP_AVX512):
+  return _section_block(path, step_section(data(path), ""))
 
 
 def accelerator_section(results):
@@ -1333,6 +1383,51 @@ def block_bms_variants(data):
   return "\n".join(lines)
 
 
+def _tuning_points(data, folder):
+  """{method: {(G lr, D lr): (JSD, modes, HQS)}} of a committed tuning
+  grid's done runs (`experiments.compare.tune_learning_rates`' folders)."""
+  points = {}
+  for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
+    name = (f"g{generator_lr:.0e}_d{discriminator_lr:.0e}.json"
+            .replace("e-0", "e-"))
+    for run in data(f"{folder}/{name}")["runs"]:
+      if run["status"] == "done":
+        points.setdefault(run["method"], {})[
+            generator_lr, discriminator_lr] = (
+                run["jsd"], run["modes"], run["hqs"])
+  return points
+
+
+def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
+                       full_steps=10000):
+  """The proxy's picks against the full-length grid's, scored at full
+  length: what picking at `proxy_steps` costs each method."""
+  proxy = _tuning_points(data, f"docs/results/tuning_{dataset}_{proxy_steps}")
+  full = _tuning_points(data, f"docs/results/tuning_{dataset}_{full_steps}")
+  show = lambda point: f"G {point[0]:.0e} / D {point[1]:.0e}".replace(
+      "e-0", "e-")
+  lines = [
+      f"| method | pick at {proxy_steps:,} steps | pick at {full_steps:,} "
+      f"steps | at {full_steps:,} steps, the proxy's pick: JSD / modes / HQS % | "
+      "the full-length pick: JSD / modes / HQS % |",
+      "|---|---|---|---|---|"]
+  same = 0
+  for method in full:
+    if len(full[method]) != len(registry.LEARNING_RATE_GRID):
+      raise ValueError(f"{dataset} {full_steps}: {method} misses grid points")
+    picked = min(proxy[method], key=lambda p: proxy[method][p][0])
+    best = min(full[method], key=lambda p: full[method][p][0])
+    same += picked == best
+    score = lambda p: (f"{full[method][p][0]:.3f} / {full[method][p][1]:.0f} "
+                       f"/ {100 * full[method][p][2]:.1f}")
+    lines.append(f"| {method} | {show(picked)} | {show(best)} | "
+                 f"{score(picked)} | {score(best)} |")
+  lines += ["", f"The {proxy_steps:,}-step proxy picks the full-length "
+            f"grid's point for {same} of {len(full)} methods on the "
+            f"{dataset} (seed 0 at both lengths)."]
+  return "\n".join(lines)
+
+
 def block_bms_pacgan_beside_published(data):
   """The BMS-VAE-GAN stand-in (PacGAN's protocol, 32-d noise) at its last
   evaluation beside the BMS paper's rows, with the bar of every cell."""
@@ -1632,10 +1727,28 @@ BLOCKS = {
     "bms-pacgan-variants": block_bms_pacgan_variants,
     "bms-pacgan-beside-published": block_bms_pacgan_beside_published,
     "scale-table": block_scale_table,
-    "time-to-quality-avx512": block_time_to_quality_avx512,
-    "step-avx512": block_step_avx512,
+    "time-to-quality-avx512": block_time_to_quality_sitting,
+    "step-avx512": block_step_sitting,
     "ttq-side-by-side": block_ttq_side_by_side,
     "ttq-gan-ratio": block_ttq_gan_ratio,
+    "time-to-quality-xeon": functools.partial(
+        block_time_to_quality_sitting, path=TIME_TO_QUALITY_XEON),
+    "step-xeon": functools.partial(block_step_sitting, path=STEP_XEON),
+    "ttq-side-by-side-xeon": functools.partial(
+        block_ttq_side_by_side, path=TIME_TO_QUALITY_XEON,
+        settings=SIDE_BY_SIDE_XEON),
+    "ttq-gan-ratio-xeon": functools.partial(
+        block_ttq_gan_ratio, path=TIME_TO_QUALITY_XEON),
+    "ttq-within-a-minute-xeon": block_ttq_within_a_minute,
+    "ttq-gan-ratio-xeon-before": functools.partial(
+        block_ttq_gan_ratio, path=TIME_TO_QUALITY_XEON_BEFORE),
+    "ttq-within-a-minute-xeon-before": functools.partial(
+        block_ttq_within_a_minute, path=TIME_TO_QUALITY_XEON_BEFORE),
+    "ttq-side-by-side-xeon-before": functools.partial(
+        block_ttq_side_by_side, path=TIME_TO_QUALITY_XEON_BEFORE,
+        settings=SIDE_BY_SIDE_XEON),
+    "step-before-after-xeon": block_step_before_after,
+    "tuning-proxy-cube": block_tuning_proxy,
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,

@@ -213,11 +213,10 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
 }
 
 // One build for every x86-64 CPU: the same code compiled per instruction
-// set, picked at run time. On the recorded ring problems (n = 512) on a
-// 2-core Intel Xeon, the AVX-512 code was fastest with 8 chains (16 was
-// slower), and the AVX2 code with 4 (8 spill its 16 registers); one chain,
-// the kernel before, was about 1.3x slower on either (docs/RESULTS.md,
-// "Time to quality on the Intel Xeon with AVX-512").
+// set, picked at run time. On the recorded ring problems (n = 512), on a
+// 2-core Intel Xeon, the AVX-512 code was fastest with 8 chains (16 were
+// slower) and the AVX2 code with 4 (8 spill its 16 registers); one chain,
+// the kernel before, was slower than either in interleaved runs.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
 #define DIWGAN_X86 1
 __attribute__((target("avx512f"))) int32_t SolveAvx512(Problem& p) {
