@@ -250,3 +250,88 @@ int32_t Solve(Problem& p) {
 #endif
   return SolveWith<2>(p);
 }
+
+ffi::Error GaussSeidelAuctionImpl(
+    ffi::Buffer<ffi::F32> benefit, ffi::Buffer<ffi::F32> prices,
+    ffi::Buffer<ffi::S32> assign, ffi::Buffer<ffi::F32> eps,
+    ffi::Buffer<ffi::F32> eps_final, ffi::Buffer<ffi::F32> eps_decay,
+    ffi::Buffer<ffi::S32> max_rounds, ffi::Buffer<ffi::PRED> done,
+    ffi::ResultBuffer<ffi::F32> prices_out,
+    ffi::ResultBuffer<ffi::S32> assign_out,
+    ffi::ResultBuffer<ffi::S32> rounds_out,
+    ffi::ResultBuffer<ffi::PRED> done_out) {
+  const auto dims = benefit.dimensions();
+  if (dims.size() < 2 || dims[dims.size() - 1] != dims[dims.size() - 2]) {
+    return ffi::Error::InvalidArgument(
+        "diwgan auction kernel: benefit must be (..., n, n).");
+  }
+  const int64_t n = dims[dims.size() - 1];
+  const size_t batch = eps.element_count();
+  if (benefit.element_count() != batch * n * n ||
+      prices.element_count() != batch * n ||
+      assign.element_count() != batch * n ||
+      eps_final.element_count() != batch ||
+      eps_decay.element_count() != batch ||
+      max_rounds.element_count() != batch || done.element_count() != batch) {
+    return ffi::Error::InvalidArgument(
+        "diwgan auction kernel: operands disagree on the batch shape.");
+  }
+  std::memcpy(prices_out->typed_data(), prices.typed_data(),
+              batch * n * sizeof(float));
+  std::memcpy(assign_out->typed_data(), assign.typed_data(),
+              batch * n * sizeof(int32_t));
+  for (size_t b = 0; b < batch; ++b) {
+    Problem problem{benefit.typed_data() + b * n * n,
+                    prices_out->typed_data() + b * n,
+                    assign_out->typed_data() + b * n,
+                    static_cast<int>(n),
+                    eps.typed_data()[b],
+                    eps_final.typed_data()[b],
+                    eps_decay.typed_data()[b],
+                    max_rounds.typed_data()[b],
+                    done.typed_data()[b]};
+    rounds_out->typed_data()[b] = Solve(problem);
+    done_out->typed_data()[b] = problem.done;
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    DiwganGaussSeidelAuction, GaussSeidelAuctionImpl,
+    ffi::Ffi::Bind()
+        .Arg<ffi::Buffer<ffi::F32>>()
+        .Arg<ffi::Buffer<ffi::F32>>()
+        .Arg<ffi::Buffer<ffi::S32>>()
+        .Arg<ffi::Buffer<ffi::F32>>()
+        .Arg<ffi::Buffer<ffi::F32>>()
+        .Arg<ffi::Buffer<ffi::F32>>()
+        .Arg<ffi::Buffer<ffi::S32>>()
+        .Arg<ffi::Buffer<ffi::PRED>>()
+        .Ret<ffi::Buffer<ffi::F32>>()
+        .Ret<ffi::Buffer<ffi::S32>>()
+        .Ret<ffi::Buffer<ffi::S32>>()
+        .Ret<ffi::Buffer<ffi::PRED>>());
+
+// The Python module: `gauss_seidel_auction()` returns the handler as the
+// PyCapsule that `jax.ffi.register_ffi_target` takes.
+namespace {
+
+PyObject* GaussSeidelAuctionCapsule(PyObject*, PyObject*) {
+  return PyCapsule_New(reinterpret_cast<void*>(&DiwganGaussSeidelAuction),
+                       nullptr, nullptr);
+}
+
+PyMethodDef kMethods[] = {
+    {"gauss_seidel_auction", GaussSeidelAuctionCapsule, METH_NOARGS,
+     "The XLA FFI handler of the square Gauss-Seidel auction (PyCapsule)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_auction_kernel",
+                       "Compiled auction kernels (XLA FFI, CPU).", -1,
+                       kMethods};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__auction_kernel() { return PyModule_Create(&kModule); }
