@@ -758,12 +758,15 @@ GENERATED = re.compile(
 
 TABLE1 = "docs/results/table1_full/results.json"
 # Table 1's cells whose per-set learning-rate pick differs from the ring's
-# (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick: one
-# harness results.json per data set re-run.
+# (`experiments.registry.PER_SET_LEARNING_RATES`), re-run at that pick: a
+# harness results.json, or (results.json, methods) where only those
+# methods' runs in it are at today's picks (the cube's 4,000-step PacGAN
+# pick, re-run there, gave way to the full-length tuning's, the ring's).
 TABLE1_PER_SET_RERUNS = (
     "docs/results/table1_grid_per_set/results.json",
     "docs/results/table1_random_grid_per_set/results.json",
-    "docs/results/table1_cube_per_set/results.json")
+    ("docs/results/table1_cube_per_set/results.json", ("bms_vae_gan",)),
+    "docs/results/table1_cube_full_tuned/results.json")
 UNROLLED_REPRODUCTION = (
     "docs/results/reproduction/diwgan/unrolled_minimax/results.json")
 EQUAL_TIME = "docs/results/equal_time/results.json"
@@ -970,7 +973,7 @@ def table1_per_set(data):
   picks they already ran at.
   """
   base, reruns = data(TABLE1), rerun_runs(data, TABLE1_PER_SET_RERUNS)
-  for path in TABLE1_PER_SET_RERUNS:
+  for path in map(_rerun_path, TABLE1_PER_SET_RERUNS):
     if data(path)["protocol"]["overrides"] != base["protocol"]["overrides"]:
       raise ValueError(f"{path} and Table 1 differ in overrides: "
                        f"{data(path)['protocol']['overrides']} vs "
@@ -991,12 +994,20 @@ def _rates(runs):
                     for k in ("generator_lr", "discriminator_lr"))
 
 
-def rerun_runs(data, paths):
-  """Every run of the re-run files `paths`; a (data set, method) cell may
+def _rerun_path(entry):
+  return entry if isinstance(entry, str) else entry[0]
+
+
+def rerun_runs(data, entries):
+  """Every run of the re-run files `entries` (a path, or a (path, methods)
+  pair that keeps those methods' runs only); a (data set, method) cell may
   come from one file only."""
   runs, source = [], {}
-  for path in paths:
+  for entry in entries:
+    path, methods = (entry, None) if isinstance(entry, str) else entry
     for run in data(path)["runs"]:
+      if methods is not None and run["method"] not in methods:
+        continue
       key = (run["dataset"], run["method"])
       if source.setdefault(key, path) != path:
         raise ValueError(f"{key} is re-run in both {source[key]} and {path}")
@@ -1275,10 +1286,14 @@ def block_readme_findings(data):
            f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
   untuned = [d for d in t1["protocol"]["configs"]
              if d != "ring" and d not in registry.PER_SET_LEARNING_RATES]
+  full_length = [d for d in t1["protocol"]["configs"]
+                 if registry.PER_SET_TUNING_RUNS.get(d, ("", 4000))[1] != 4000]
   lines.append(
       "- At equal steps (each method at its learning rates tuned on the "
       "set with a 4,000-step proxy"
-      + (f", on the ring's for {', '.join(untuned)}" if untuned else "")
+      + (f"; on the {', '.join(full_length)} at full length"
+         if full_length else "")
+      + (f"; on the ring's for {', '.join(untuned)}" if untuned else "")
       + "), the method with the highest mean HQS among those that keep "
       "every mode (or all but one) in every seed: "
       + "; ".join(leads) + ".")
@@ -1388,9 +1403,8 @@ def _tuning_points(data, folder):
   grid's done runs (`experiments.compare.tune_learning_rates`' folders)."""
   points = {}
   for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
-    name = (f"g{generator_lr:.0e}_d{discriminator_lr:.0e}.json"
-            .replace("e-0", "e-"))
-    for run in data(f"{folder}/{name}")["runs"]:
+    name = registry.grid_point_name(generator_lr, discriminator_lr)
+    for run in data(f"{folder}/{name}.json")["runs"]:
       if run["status"] == "done":
         points.setdefault(run["method"], {})[
             generator_lr, discriminator_lr] = (
@@ -1404,8 +1418,8 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   length: what picking at `proxy_steps` costs each method."""
   proxy = _tuning_points(data, f"docs/results/tuning_{dataset}_{proxy_steps}")
   full = _tuning_points(data, f"docs/results/tuning_{dataset}_{full_steps}")
-  show = lambda point: f"G {point[0]:.0e} / D {point[1]:.0e}".replace(
-      "e-0", "e-")
+  show = lambda point: (f"G {registry.rate_label(point[0])} / "
+                        f"D {registry.rate_label(point[1])}")
   lines = [
       f"| method | pick at {proxy_steps:,} steps | pick at {full_steps:,} "
       f"steps | at {full_steps:,} steps, the proxy's pick: JSD / modes / HQS % | "

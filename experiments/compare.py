@@ -853,13 +853,9 @@ def load_results(workdir: str) -> Dict[str, Any]:
 # --- Learning-rate tuning ---------------------------------------------------
 
 
-def _rate(value: float) -> str:
-  return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
-
-
 def grid_dir(workdir: str, generator_lr: float, discriminator_lr: float) -> str:
   return os.path.join(
-      workdir, f"g{_rate(generator_lr)}_d{_rate(discriminator_lr)}")
+      workdir, registry.grid_point_name(generator_lr, discriminator_lr))
 
 
 def tune_learning_rates(
@@ -918,7 +914,8 @@ def tune_learning_rates(
       + ("KL to uniform" if images_grid else "JSD") + ".",
       "",
       "| method | " + " | ".join(
-          f"G {_rate(g)} / D {_rate(d)}" for g, d in grid) + " | best |",
+          f"G {registry.rate_label(g)} / D {registry.rate_label(d)}"
+          for g, d in grid) + " | best |",
       "| --- | " + " | ".join("---" for _ in grid) + " | --- |",
   ]
   for method in method_names:
@@ -930,7 +927,8 @@ def tune_learning_rates(
               f"{points[p][0]:.3f} / {points[p][1]:.1f} / "
               f"{100 * points[p][2]:.1f}") for p in grid]
     lines.append(f"| {method} | " + " | ".join(cells) + " | " + (
-        f"G {_rate(best[method][0])} / D {_rate(best[method][1])}"
+        f"G {registry.rate_label(best[method][0])} / "
+        f"D {registry.rate_label(best[method][1])}"
         if method in best else "-") + " |")
   with open(os.path.join(workdir, "tuning.md"), "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -68,14 +68,44 @@ LEARNING_RATE_GRID: Tuple[Tuple[float, float], ...] = (
 _DIWGAN_RATES = (1e-3, 1e-4)
 PER_SET_LEARNING_RATES: Dict[str, Dict[str, Tuple[float, float]]] = {
     # Each set: the ring's picks where its own agree, then the ones that
-    # differ (from docs/results/tuning_<set>_4000/tuning.md).
+    # differ (from the tuning.md of the set's `PER_SET_TUNING_RUNS`).
     "grid": {**LEARNING_RATES, "diwgan": _DIWGAN_RATES,
              "unrolled": (1e-3, 1e-4), "pacgan": (1e-4, 1e-3)},
     "random_grid": {**LEARNING_RATES, "diwgan": _DIWGAN_RATES,
                     "gan": (1e-3, 1e-3), "veegan": (1e-4, 1e-4)},
     "cube": {**LEARNING_RATES, "diwgan": _DIWGAN_RATES,
-             "pacgan": (1e-4, 1e-3), "bms_vae_gan": (1e-3, 1e-4)},
+             "gan": (1e-3, 1e-3), "unrolled": (1e-3, 1e-4),
+             "bms_vae_gan": (1e-3, 1e-4)},
 }
+# The committed tuning runs each set's picks come from (folder under the
+# repository root, steps per run): the 4,000-step proxy where the set has
+# been tuned with it only, the set's full length where it has been tuned
+# at full length (docs/baselines.md, "Per data set").
+PER_SET_TUNING_RUNS: Dict[str, Tuple[str, int]] = {
+    "grid": ("docs/results/tuning_grid_4000", 4000),
+    "random_grid": ("docs/results/tuning_random_grid_4000", 4000),
+    "cube": ("docs/results/tuning_cube_10000", 10000),
+}
+
+
+def rate_label(value: float) -> str:
+  """A learning rate as the tuning files name it.
+
+  Example:
+    >>> rate_label(1e-4)
+    '1e-4'
+  """
+  return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def grid_point_name(generator_lr: float, discriminator_lr: float) -> str:
+  """The name of a learning-rate grid point's tuning file (no suffix).
+
+  Example:
+    >>> grid_point_name(1e-3, 1e-4)
+    'g1e-3_d1e-4'
+  """
+  return f"g{rate_label(generator_lr)}_d{rate_label(discriminator_lr)}"
 # Methods that match in the latent space of a pre-trained auto-encoder.
 AUTOENCODER_METHODS = tuple(DIW_VARIANTS)
 BASELINES = ("gan", "unrolled", "veegan", "pacgan", "gne", "bms_vae_gan")

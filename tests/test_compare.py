@@ -421,16 +421,18 @@ def test_vmapped_seeds_leave_one_result_per_seed(
 @pytest.mark.parametrize("dataset", sorted(registry.PER_SET_LEARNING_RATES))
 def test_per_set_picks_are_the_committed_tuning_runs_lowest_jsd(dataset):
   """Each per-set pick is the grid point with the lowest seed-0 JSD in the
-  committed tuning runs of that set (`docs/results/tuning_<set>_4000/`),
-  as `compare.tune_learning_rates` picks it."""
-  folder = os.path.join(ROOT, "docs", "results", f"tuning_{dataset}_4000")
+  committed tuning runs of that set (`registry.PER_SET_TUNING_RUNS`), as
+  `compare.tune_learning_rates` picks it."""
+  folder, num_steps = registry.PER_SET_TUNING_RUNS[dataset]
+  folder = os.path.join(ROOT, folder)
   jsd = {}
   for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
     path = os.path.join(
         compare.grid_dir(folder, generator_lr, discriminator_lr) + ".json")
     with open(path) as f:
       for run in json.load(f)["runs"]:
-        assert run["dataset"] == dataset and run["num_steps"] == 4000, run
+        assert run["dataset"] == dataset, run
+        assert run["num_steps"] == num_steps, run
         assert (run["generator_lr"], run["discriminator_lr"]) == (
             generator_lr, discriminator_lr)
         if run["status"] == "done":
