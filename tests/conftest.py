@@ -1,10 +1,47 @@
 """Strict JAX settings for every test: rank promotion raises, float32."""
 
+import pathlib
+import shutil
+import tempfile
+
 import jax
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_enable_x64", False)
+
+# The 8-device scenarios of tests/test_scale.py, once started.
+_EIGHT_DEVICES = pytest.StashKey()
+
+
+def pytest_collection_finish(session):
+  """Starts tests/test_scale.py's 8-device scenarios (a subprocess of a few
+  minutes) as soon as the run is known to hold a test that waits for them,
+  so that they run beside the tests before that module, not in front of
+  it."""
+  if session.config.option.collectonly:
+    return
+  for item in session.items:
+    if "eight_devices" in getattr(item, "fixturenames", ()):
+      folder = pathlib.Path(tempfile.mkdtemp(prefix="eight_devices_"))
+      session.config.stash[_EIGHT_DEVICES] = (
+          item.module.start_eight_devices(folder), folder)
+      return
+
+
+def pytest_sessionfinish(session):
+  started = session.config.stash.get(_EIGHT_DEVICES, None)
+  if started is not None:
+    scenarios, folder = started
+    scenarios.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def started_eight_devices(request):
+  """The 8-device scenarios conftest.py started at collection, or None."""
+  started = request.config.stash.get(_EIGHT_DEVICES, None)
+  return None if started is None else started[0]
 
 
 @pytest.fixture

@@ -90,14 +90,20 @@ class _EightDevices:
     self._log.close()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def eight_devices(tmp_path_factory):
-  """Starts the 8-device scenarios with the module's first test.
+def start_eight_devices(folder):
+  """The 8-device scenarios, started now in `folder` (a pathlib.Path)."""
+  return _EightDevices(folder)
 
-  They run in the background while this process runs the seed test (two
-  cores: one each), and the tests that need them wait for them.
-  """
-  scenarios = _EightDevices(tmp_path_factory.mktemp("eight_devices"))
+
+@pytest.fixture(scope="module", autouse=True)
+def eight_devices(started_eight_devices, tmp_path_factory):
+  """The 8-device scenarios: started by conftest.py as soon as a run is
+  collected with these tests, so that they run beside the rest of the
+  suite (two cores: one each) instead of in front of this module; started
+  here where they were not. The tests that need them wait for them."""
+  scenarios = started_eight_devices
+  if scenarios is None:
+    scenarios = _EightDevices(tmp_path_factory.mktemp("eight_devices"))
   try:
     yield scenarios
   finally:
