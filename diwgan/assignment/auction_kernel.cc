@@ -36,13 +36,17 @@ namespace {
 constexpr float kMinRelativeEps = 4.0f * std::numeric_limits<float>::epsilon();
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// The row pass keeps `Chains` independent running maxima of 8 float32
-// lanes (one 256-bit register each, two SSE ones without AVX), so that
-// their chains of compare and blend overlap. How many chains pay depends on
-// the registers, so `Solve` picks them per instruction set.
-constexpr int kLanes = 8;
-typedef float Floats8 __attribute__((vector_size(4 * kLanes)));
-typedef int32_t Ints8 __attribute__((vector_size(4 * kLanes)));
+// The row pass keeps `Chains` independent running maxima of `Lanes`
+// float32 lanes (8 in a 256-bit register with AVX2 or AVX-512, 4 in a
+// 128-bit SSE one), so that their chains of compare and blend overlap. How
+// many lanes and chains pay depends on the registers, so `Solve` picks
+// them per instruction set. Vectors wider than the target's registers
+// compile to scalar code (8 lanes without AVX ran 9x slower than 4).
+template <int Lanes>
+struct Vectors {
+  typedef float Floats __attribute__((vector_size(4 * Lanes)));
+  typedef int32_t Ints __attribute__((vector_size(4 * Lanes)));
+};
 
 struct BestTwo {
   float best;    // max_j benefit[j] - prices[j]
@@ -67,18 +71,22 @@ inline __attribute__((always_inline)) void Merge(
   best = wins ? best : other_best;
 }
 
-// The best and second-best value of one row, in one pass over Chains x 8
-// lanes; each lane keeps its max, its second max and the first column of
-// its max, and the chains, then the lanes, are merged at the end.
-template <int Chains>
+// The best and second-best value of one row, in one pass over Chains x
+// Lanes columns at a time; each lane keeps its max, its second max and the
+// first column of its max, and the chains, then the lanes, are merged at
+// the end. Every split of the row gives the same result: the merge is
+// exact (max, ties to the lowest column).
+template <int Lanes, int Chains>
 inline __attribute__((always_inline)) BestTwo RowBestTwo(
     const float* row, const float* prices, int m) {
-  constexpr int kStride = kLanes * Chains;  // columns per iteration
-  Floats8 max1[Chains], max2[Chains];
-  Ints8 col1[Chains], lane;
-  for (int k = 0; k < kLanes; ++k) lane[k] = k;
+  typedef typename Vectors<Lanes>::Floats Floats;
+  typedef typename Vectors<Lanes>::Ints Ints;
+  constexpr int kStride = Lanes * Chains;  // columns per iteration
+  Floats max1[Chains], max2[Chains];
+  Ints col1[Chains], lane;
+  for (int k = 0; k < Lanes; ++k) lane[k] = k;
   for (int c = 0; c < Chains; ++c) {
-    for (int k = 0; k < kLanes; ++k) {
+    for (int k = 0; k < Lanes; ++k) {
       max1[c][k] = kNegInf;
       max2[c][k] = kNegInf;
       col1[c][k] = 0;
@@ -87,15 +95,15 @@ inline __attribute__((always_inline)) BestTwo RowBestTwo(
   int j = 0;
   for (; j + kStride <= m; j += kStride) {
     for (int c = 0; c < Chains; ++c) {
-      const int start = j + c * kLanes;
-      Floats8 benefit, price;
+      const int start = j + c * Lanes;
+      Floats benefit, price;
       std::memcpy(&benefit, row + start, sizeof(benefit));
       std::memcpy(&price, prices + start, sizeof(price));
-      const Floats8 value = benefit - price;
-      const Ints8 greater = value > max1[c];
+      const Floats value = benefit - price;
+      const Ints greater = value > max1[c];
       // The old max competes for second place when it is beaten, else the
       // value.
-      const Floats8 runner_up = greater ? max1[c] : value;
+      const Floats runner_up = greater ? max1[c] : value;
       max2[c] = runner_up > max2[c] ? runner_up : max2[c];
       max1[c] = greater ? value : max1[c];
       col1[c] = greater ? lane + start : col1[c];
@@ -107,7 +115,7 @@ inline __attribute__((always_inline)) BestTwo RowBestTwo(
       Merge(max1[0], max2[0], col1[0], max1[c], max2[c], col1[c]);
     }
     out = BestTwo{max1[0][0], max2[0][0], col1[0][0]};
-    for (int k = 1; k < kLanes; ++k) {
+    for (int k = 1; k < Lanes; ++k) {
       Merge(out.best, out.second, out.column, max1[0][k], max2[0][k],
             col1[0][k]);
     }
@@ -138,7 +146,7 @@ struct Problem {
 };
 
 // Solves one problem in place; returns the bids made.
-template <int Chains>
+template <int Lanes, int Chains>
 inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
   const int n = p.n;
   float* prices = p.prices;
@@ -161,8 +169,8 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
     while (!stack.empty() && rounds < p.max_rounds) {
       const int person = stack.back();
       stack.pop_back();
-      const BestTwo bid = RowBestTwo<Chains>(p.benefit + static_cast<size_t>(person) * n,
-                                     prices, n);
+      const BestTwo bid = RowBestTwo<Lanes, Chains>(
+          p.benefit + static_cast<size_t>(person) * n, prices, n);
       // A single column has no second best: any finite increment works.
       const float second = std::isfinite(bid.second) ? bid.second
                                                      : bid.best - 1.0f;
@@ -200,7 +208,7 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
     eps = target > floor ? target : floor;
     for (int i = 0; i < n; ++i) {
       const float* row = p.benefit + static_cast<size_t>(i) * n;
-      const float best = RowBestTwo<Chains>(row, prices, n).best;
+      const float best = RowBestTwo<Lanes, Chains>(row, prices, n).best;
       const int column = assign[i];
       if (row[column] - prices[column] < best - eps) {
         owner[column] = -1;
@@ -216,14 +224,15 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
 // set, picked at run time. On the recorded ring problems (n = 512), on a
 // 2-core Intel Xeon, the AVX-512 code was fastest with 8 chains (16 were
 // slower) and the AVX2 code with 4 (8 spill its 16 registers); one chain,
-// the kernel before, was slower than either in interleaved runs.
+// the kernel before, was slower than either in interleaved runs. Without
+// AVX2 (SSE, 4 lanes), 4 chains ran about as fast as AVX2 on the same CPU.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
 #define DIWGAN_X86 1
 __attribute__((target("avx512f"))) int32_t SolveAvx512(Problem& p) {
-  return SolveWith<8>(p);
+  return SolveWith<8, 8>(p);
 }
 __attribute__((target("avx2"))) int32_t SolveAvx2(Problem& p) {
-  return SolveWith<4>(p);
+  return SolveWith<8, 4>(p);
 }
 #endif
 
@@ -248,7 +257,7 @@ int32_t Solve(Problem& p) {
   if (level == 2) return SolveAvx512(p);
   if (level == 1) return SolveAvx2(p);
 #endif
-  return SolveWith<2>(p);
+  return SolveWith<4, 4>(p);
 }
 
 ffi::Error GaussSeidelAuctionImpl(
