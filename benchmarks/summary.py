@@ -1763,6 +1763,8 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
     "tuning-proxy-cube": block_tuning_proxy,
+    "tuning-proxy-grid": functools.partial(
+        block_tuning_proxy, dataset="grid", full_steps=20000),
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
