@@ -1412,11 +1412,25 @@ def _tuning_points(data, folder):
   return points
 
 
+def _tuning_picks(data, folder):
+  """{method: the (G lr, D lr) of its lowest JSD} in a committed grid."""
+  return {method: min(points, key=lambda p, points=points: points[p][0])
+          for method, points in _tuning_points(data, folder).items()}
+
+
 def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
                        full_steps=10000):
   """The proxy's picks against the full-length grid's, scored at full
-  length: what picking at `proxy_steps` costs each method."""
-  proxy = _tuning_points(data, f"docs/results/tuning_{dataset}_{proxy_steps}")
+  length: what picking at `proxy_steps` costs each method. On the ring the
+  baselines' proxy picks are `registry.LEARNING_RATES` (their grid points'
+  runs are not committed, only docs/results/baselines_ring_4000/tuning.md),
+  DIW-GAN's its own grid's."""
+  if dataset == "ring":
+    picks = {**registry.LEARNING_RATES, **_tuning_picks(
+        data, f"docs/results/tuning_ring_diwgan_{proxy_steps}")}
+  else:
+    picks = _tuning_picks(
+        data, f"docs/results/tuning_{dataset}_{proxy_steps}")
   full = _tuning_points(data, f"docs/results/tuning_{dataset}_{full_steps}")
   show = lambda point: (f"G {registry.rate_label(point[0])} / "
                         f"D {registry.rate_label(point[1])}")
@@ -1429,7 +1443,7 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   for method in full:
     if len(full[method]) != len(registry.LEARNING_RATE_GRID):
       raise ValueError(f"{dataset} {full_steps}: {method} misses grid points")
-    picked = min(proxy[method], key=lambda p: proxy[method][p][0])
+    picked = picks[method]
     best = min(full[method], key=lambda p: full[method][p][0])
     same += picked == best
     score = lambda p: (f"{full[method][p][0]:.3f} / {full[method][p][1]:.0f} "
@@ -1765,6 +1779,8 @@ BLOCKS = {
     "tuning-proxy-cube": block_tuning_proxy,
     "tuning-proxy-grid": functools.partial(
         block_tuning_proxy, dataset="grid", full_steps=20000),
+    "tuning-proxy-ring": functools.partial(
+        block_tuning_proxy, dataset="ring", full_steps=10000),
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
