@@ -973,7 +973,7 @@ def table1_per_set(data):
   picks they already ran at.
   """
   base, reruns = data(TABLE1), rerun_runs(data, TABLE1_PER_SET_RERUNS)
-  for path in map(_rerun_path, TABLE1_PER_SET_RERUNS):
+  for path, _ in map(_rerun_entry, TABLE1_PER_SET_RERUNS):
     if data(path)["protocol"]["overrides"] != base["protocol"]["overrides"]:
       raise ValueError(f"{path} and Table 1 differ in overrides: "
                        f"{data(path)['protocol']['overrides']} vs "
@@ -994,8 +994,9 @@ def _rates(runs):
                     for k in ("generator_lr", "discriminator_lr"))
 
 
-def _rerun_path(entry):
-  return entry if isinstance(entry, str) else entry[0]
+def _rerun_entry(entry):
+  """(path, methods or None: every method) of a re-run list's entry."""
+  return (entry, None) if isinstance(entry, str) else entry
 
 
 def rerun_runs(data, entries):
@@ -1003,8 +1004,7 @@ def rerun_runs(data, entries):
   pair that keeps those methods' runs only); a (data set, method) cell may
   come from one file only."""
   runs, source = [], {}
-  for entry in entries:
-    path, methods = (entry, None) if isinstance(entry, str) else entry
+  for path, methods in map(_rerun_entry, entries):
     for run in data(path)["runs"]:
       if methods is not None and run["method"] not in methods:
         continue
@@ -1412,10 +1412,10 @@ def _tuning_points(data, folder):
   return points
 
 
-def _tuning_picks(data, folder):
-  """{method: the (G lr, D lr) of its lowest JSD} in a committed grid."""
-  return {method: min(points, key=lambda p, points=points: points[p][0])
-          for method, points in _tuning_points(data, folder).items()}
+def _lowest_jsd(points):
+  """{method: its (G lr, D lr) of lowest JSD} of `_tuning_points`."""
+  return {method: min(scores, key=lambda p, scores=scores: scores[p][0])
+          for method, scores in points.items()}
 
 
 def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
@@ -1426,14 +1426,14 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   runs are not committed, only docs/results/baselines_ring_4000/tuning.md),
   DIW-GAN's its own grid's."""
   if dataset == "ring":
-    picks = {**registry.LEARNING_RATES, **_tuning_picks(
-        data, f"docs/results/tuning_ring_diwgan_{proxy_steps}")}
+    picks = {**registry.LEARNING_RATES, **_lowest_jsd(_tuning_points(
+        data, f"docs/results/tuning_ring_diwgan_{proxy_steps}"))}
   else:
-    picks = _tuning_picks(
-        data, f"docs/results/tuning_{dataset}_{proxy_steps}")
+    picks = _lowest_jsd(_tuning_points(
+        data, f"docs/results/tuning_{dataset}_{proxy_steps}"))
   full = _tuning_points(data, f"docs/results/tuning_{dataset}_{full_steps}")
-  show = lambda point: (f"G {registry.rate_label(point[0])} / "
-                        f"D {registry.rate_label(point[1])}")
+  full_picks = _lowest_jsd(full)
+  show = lambda point: registry.rate_pair_label(*point)
   lines = [
       f"| method | pick at {proxy_steps:,} steps | pick at {full_steps:,} "
       f"steps | at {full_steps:,} steps, the proxy's pick: JSD / modes / HQS % | "
@@ -1443,8 +1443,7 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   for method in full:
     if len(full[method]) != len(registry.LEARNING_RATE_GRID):
       raise ValueError(f"{dataset} {full_steps}: {method} misses grid points")
-    picked = picks[method]
-    best = min(full[method], key=lambda p: full[method][p][0])
+    picked, best = picks[method], full_picks[method]
     same += picked == best
     score = lambda p: (f"{full[method][p][0]:.3f} / {full[method][p][1]:.0f} "
                        f"/ {100 * full[method][p][2]:.1f}")

@@ -914,8 +914,7 @@ def tune_learning_rates(
       + ("KL to uniform" if images_grid else "JSD") + ".",
       "",
       "| method | " + " | ".join(
-          f"G {registry.rate_label(g)} / D {registry.rate_label(d)}"
-          for g, d in grid) + " | best |",
+          registry.rate_pair_label(g, d) for g, d in grid) + " | best |",
       "| --- | " + " | ".join("---" for _ in grid) + " | --- |",
   ]
   for method in method_names:
@@ -927,8 +926,7 @@ def tune_learning_rates(
               f"{points[p][0]:.3f} / {points[p][1]:.1f} / "
               f"{100 * points[p][2]:.1f}") for p in grid]
     lines.append(f"| {method} | " + " | ".join(cells) + " | " + (
-        f"G {registry.rate_label(best[method][0])} / "
-        f"D {registry.rate_label(best[method][1])}"
+        registry.rate_pair_label(*best[method])
         if method in best else "-") + " |")
   with open(os.path.join(workdir, "tuning.md"), "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -98,6 +98,16 @@ def rate_label(value: float) -> str:
   return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
+def rate_pair_label(generator_lr: float, discriminator_lr: float) -> str:
+  """A (generator lr, discriminator lr) pair as the tuning tables show it.
+
+  Example:
+    >>> rate_pair_label(1e-3, 1e-4)
+    'G 1e-3 / D 1e-4'
+  """
+  return f"G {rate_label(generator_lr)} / D {rate_label(discriminator_lr)}"
+
+
 def grid_point_name(generator_lr: float, discriminator_lr: float) -> str:
   """The name of a learning-rate grid point's tuning file (no suffix).
 

@@ -41,7 +41,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // 128-bit SSE one), so that their chains of compare and blend overlap. How
 // many lanes and chains pay depends on the registers, so `Solve` picks
 // them per instruction set. Vectors wider than the target's registers
-// compile to scalar code (8 lanes without AVX ran 9x slower than 4).
+// compile to scalar code (8 lanes without AVX ran several times slower
+// than 4 on the recorded ring problems).
 template <int Lanes>
 struct Vectors {
   typedef float Floats __attribute__((vector_size(4 * Lanes)));
