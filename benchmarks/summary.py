@@ -18,6 +18,7 @@ number, `refresh_generated`) of the pages in `PAGES`.
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import re
@@ -1287,7 +1288,7 @@ def block_readme_findings(data):
   untuned = [d for d in t1["protocol"]["configs"]
              if d != "ring" and d not in registry.PER_SET_LEARNING_RATES]
   full_length = [d for d in t1["protocol"]["configs"]
-                 if registry.PER_SET_TUNING_RUNS.get(d, ("", 4000))[1] != 4000]
+                 if registry.PER_SET_TUNING_RUNS.get(d, ((), 4000))[1] != 4000]
   lines.append(
       "- At equal steps (each method at its learning rates tuned on the "
       "set with a 4,000-step proxy"
@@ -1398,11 +1399,13 @@ def block_bms_variants(data):
   return "\n".join(lines)
 
 
-def _tuning_points(data, folder):
+def _tuning_points(data, *folders):
   """{method: {(G lr, D lr): (JSD, modes, HQS)}} of a committed tuning
-  grid's done runs (`experiments.compare.tune_learning_rates`' folders)."""
+  grid's done runs (`experiments.compare.tune_learning_rates`' folders;
+  several folders where the grid's methods were tuned apart)."""
   points = {}
-  for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
+  for folder, (generator_lr, discriminator_lr) in itertools.product(
+      folders, registry.LEARNING_RATE_GRID):
     name = registry.grid_point_name(generator_lr, discriminator_lr)
     for run in data(f"{folder}/{name}.json")["runs"]:
       if run["status"] == "done":
@@ -1431,7 +1434,10 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   else:
     picks = _lowest_jsd(_tuning_points(
         data, f"docs/results/tuning_{dataset}_{proxy_steps}"))
-  full = _tuning_points(data, f"docs/results/tuning_{dataset}_{full_steps}")
+  folders, steps = registry.PER_SET_TUNING_RUNS.get(dataset, ((), None))
+  if steps != full_steps:  # the ring, or a set whose picks are the proxy's
+    folders = (f"docs/results/tuning_{dataset}_{full_steps}",)
+  full = _tuning_points(data, *folders)
   full_picks = _lowest_jsd(full)
   show = lambda point: registry.rate_pair_label(*point)
   lines = [

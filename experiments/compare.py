@@ -1024,7 +1024,9 @@ flags_util.define_named_config(
     "(--config=digits) to override fields only the image configs have.")
 flags.DEFINE_string("workdir", None,
                     f"Output folder (default {DEFAULT_WORKDIR}).")
-flags.DEFINE_integer("seeds", None, f"Number of seeds (default {DEFAULT_SEEDS}).")
+flags.DEFINE_integer(
+    "seeds", None, f"Number of seeds, seeds 0 to N - 1 (default "
+    f"{DEFAULT_SEEDS}).", lower_bound=1)
 # Every process of a jax.distributed run runs the same command on a shared
 # --workdir; with --shard_seeds the seeds are split over all their devices.
 _initialize_distributed = cli.define_distributed_flags()
@@ -1050,7 +1052,8 @@ def _main(argv):
       raise app.UsageError(str(error)) from error
     print(report.write_report(results, workdir))
     return
-  num_seeds = flags.FLAGS.seeds or DEFAULT_SEEDS
+  num_seeds = (DEFAULT_SEEDS if flags.FLAGS.seeds is None
+               else flags.FLAGS.seeds)
   learning_rates = (_LEARNING_RATES.value if _TUNED_LEARNING_RATES.value
                     else "config")
   if _COMPILATION_CACHE.value:

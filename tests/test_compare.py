@@ -1,5 +1,6 @@
 """The comparison harness on 2 methods x 1 data set x 2 seeds x 20 steps."""
 
+import itertools
 import json
 import os
 import shutil
@@ -360,6 +361,18 @@ def test_command_line_errors_are_one_line(tmp_path, args, expected):
   assert not os.path.exists(tmp_path / "ring")  # nothing trained
 
 
+def test_zero_seeds_is_refused_not_the_default(tmp_path):
+  """`--seeds=0` once ran the default ten seeds; it is a flag error now."""
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.compare", "--configs=ring",
+       "--seeds=0", f"--workdir={tmp_path}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode != 0
+  assert "--seeds=0: 0 is not a positive integer" in result.stderr
+  assert not os.path.exists(tmp_path / "ring")
+
+
 def test_per_run_fields_cannot_be_overridden(tmp_path):
   with pytest.raises(ValueError, match="set per run"):
     compare.run_comparison(["ring"], ["gan"], [0], str(tmp_path),
@@ -423,21 +436,23 @@ def test_per_set_picks_are_the_committed_tuning_runs_lowest_jsd(dataset):
   """Each per-set pick is the grid point with the lowest seed-0 JSD in the
   committed tuning runs of that set (`registry.PER_SET_TUNING_RUNS`), as
   `compare.tune_learning_rates` picks it."""
-  folder, num_steps = registry.PER_SET_TUNING_RUNS[dataset]
-  folder = os.path.join(ROOT, folder)
+  folders, num_steps = registry.PER_SET_TUNING_RUNS[dataset]
   jsd = {}
-  for generator_lr, discriminator_lr in registry.LEARNING_RATE_GRID:
-    path = os.path.join(
-        compare.grid_dir(folder, generator_lr, discriminator_lr) + ".json")
+  for folder, (generator_lr, discriminator_lr) in itertools.product(
+      folders, registry.LEARNING_RATE_GRID):
+    path = compare.grid_dir(
+        os.path.join(ROOT, folder), generator_lr, discriminator_lr) + ".json"
     with open(path) as f:
       for run in json.load(f)["runs"]:
         assert run["dataset"] == dataset, run
-        assert run["num_steps"] == num_steps, run
+        assert run["num_steps"] == num_steps and run["seed"] == 0, run
         assert (run["generator_lr"], run["discriminator_lr"]) == (
             generator_lr, discriminator_lr)
         if run["status"] == "done":
-          jsd.setdefault(run["method"], {})[
-              generator_lr, discriminator_lr] = run["jsd"]
+          points = jsd.setdefault(run["method"], {})
+          # A method is tuned in one folder only: no point counted twice.
+          assert (generator_lr, discriminator_lr) not in points, run
+          points[generator_lr, discriminator_lr] = run["jsd"]
   picks = registry.PER_SET_LEARNING_RATES[dataset]
   assert set(jsd) == set(picks)
   for method, points in jsd.items():
