@@ -764,7 +764,8 @@ TABLE1 = "docs/results/table1_full/results.json"
 # methods' runs in it are at today's picks (the cube's 4,000-step PacGAN
 # pick, re-run there, gave way to the full-length tuning's, the ring's).
 TABLE1_PER_SET_RERUNS = (
-    "docs/results/table1_grid_per_set/results.json",
+    "docs/results/table1_grid_full_tuned/results.json",
+    ("docs/results/table1_grid_per_set/results.json", ("unrolled",)),
     "docs/results/table1_random_grid_per_set/results.json",
     ("docs/results/table1_cube_per_set/results.json", ("bms_vae_gan",)),
     "docs/results/table1_cube_full_tuned/results.json")
@@ -1292,8 +1293,8 @@ def block_readme_findings(data):
   lines.append(
       "- At equal steps (each method at its learning rates tuned on the "
       "set with a 4,000-step proxy"
-      + (f"; on the {', '.join(full_length)} at full length"
-         if full_length else "")
+      + (f"; on {_and_join('the ' + d.replace('_', ' ') for d in full_length)}"
+         " at full length" if full_length else "")
       + (f"; on the ring's for {', '.join(untuned)}" if untuned else "")
       + "), the method with the highest mean HQS among those that keep "
       "every mode (or all but one) in every seed: "
@@ -1399,6 +1400,13 @@ def block_bms_variants(data):
   return "\n".join(lines)
 
 
+def _and_join(words):
+  """"a", "a and b", "a, b and c"."""
+  words = list(words)
+  return (", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1
+          else "".join(words))
+
+
 def _tuning_points(data, *folders):
   """{method: {(G lr, D lr): (JSD, modes, HQS)}} of a committed tuning
   grid's done runs (`experiments.compare.tune_learning_rates`' folders;
@@ -1446,7 +1454,7 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
       "the full-length pick: JSD / modes / HQS % |",
       "|---|---|---|---|---|"]
   same = 0
-  for method in full:
+  for method in sorted(full, key=registry.METHODS.index):
     if len(full[method]) != len(registry.LEARNING_RATE_GRID):
       raise ValueError(f"{dataset} {full_steps}: {method} misses grid points")
     picked, best = picks[method], full_picks[method]
