@@ -774,7 +774,8 @@ UNROLLED_REPRODUCTION = (
 EQUAL_TIME = "docs/results/equal_time/results.json"
 # The equal-time cells whose per-set pick differs from the ring's, re-run.
 EQUAL_TIME_PER_SET_RERUNS = (
-    "docs/results/equal_time_grid_per_set/results.json",)
+    "docs/results/equal_time_grid_full_tuned/results.json",
+    ("docs/results/equal_time_grid_per_set/results.json", ("unrolled",)))
 ABLATIONS = "docs/results/ablations_full/results.json"
 METHOD_STEPS = "benchmarks/results/method_steps.json"
 IMAGE_METHOD_STEPS = "benchmarks/results/method_steps_stacked_digits.json"

@@ -206,24 +206,28 @@ def test_table1_per_set_replaces_exactly_the_rerun_cells():
         if (r["dataset"], r["method"]) == (run["dataset"], run["method"]))
 
 
-def test_every_cell_whose_per_set_pick_moved_is_rerun():
-  """Table 1 at per-set rates holds a re-run for each (set, method) whose
-  per-set pick differs from the rates its Table 1 cell ran at, and no
-  other: a pick that moves without its cell re-run fails here."""
+@pytest.mark.parametrize("table", ["TABLE1", "EQUAL_TIME"])
+def test_every_cell_whose_per_set_pick_moved_is_rerun(table):
+  """Table 1 (and the equal-time table) at per-set rates holds a re-run for
+  each of its (set, method) cells whose per-set pick differs from the rates
+  the cell ran at, and no other: a pick that moves without its cell re-run
+  fails here."""
   from benchmarks import summary  # pylint: disable=g-import-not-at-top
   from experiments import registry  # pylint: disable=g-import-not-at-top
   data = summary.Data(ROOT)
-  base = summary.cells(data(summary.TABLE1))
-  rerun = {(r["dataset"], r["method"])
-           for r in summary.rerun_runs(data, summary.TABLE1_PER_SET_RERUNS)}
+  base = summary.cells(data(getattr(summary, table)))
+  reruns = summary.rerun_runs(
+      data, getattr(summary, f"{table}_PER_SET_RERUNS"))
   moved = set()
-  for dataset, picks in registry.PER_SET_LEARNING_RATES.items():
-    for method, pick in picks.items():
-      ran_at = {(r["generator_lr"], r["discriminator_lr"])
-                for r in base[dataset, method]}
-      if ran_at != {pick}:
-        moved.add((dataset, method))
-  assert rerun == moved
+  for (dataset, method), runs in base.items():
+    pick = registry.PER_SET_LEARNING_RATES.get(dataset, {}).get(method)
+    ran_at = {(r["generator_lr"], r["discriminator_lr"]) for r in runs}
+    if pick is not None and ran_at != {pick}:
+      moved.add((dataset, method))
+  assert {(r["dataset"], r["method"]) for r in reruns} == moved
+  for run in reruns:
+    assert (run["generator_lr"], run["discriminator_lr"]) == (
+        registry.PER_SET_LEARNING_RATES[run["dataset"]][run["method"]])
 
 
 # A measured number in prose: a decimal, a percentage, a ratio ("2.9x") or
