@@ -764,9 +764,11 @@ TABLE1 = "docs/results/table1_full/results.json"
 # methods' runs in it are at today's picks (the cube's 4,000-step PacGAN
 # pick, re-run there, gave way to the full-length tuning's, the ring's).
 TABLE1_PER_SET_RERUNS = (
+    "docs/results/table1_ring_full_tuned/results.json",
     "docs/results/table1_grid_full_tuned/results.json",
     ("docs/results/table1_grid_per_set/results.json", ("unrolled",)),
-    "docs/results/table1_random_grid_per_set/results.json",
+    "docs/results/table1_random_grid_full_tuned/results.json",
+    ("docs/results/table1_random_grid_per_set/results.json", ("gan",)),
     ("docs/results/table1_cube_per_set/results.json", ("bms_vae_gan",)),
     "docs/results/table1_cube_full_tuned/results.json")
 UNROLLED_REPRODUCTION = (
@@ -774,6 +776,7 @@ UNROLLED_REPRODUCTION = (
 EQUAL_TIME = "docs/results/equal_time/results.json"
 # The equal-time cells whose per-set pick differs from the ring's, re-run.
 EQUAL_TIME_PER_SET_RERUNS = (
+    "docs/results/equal_time_ring_full_tuned/results.json",
     "docs/results/equal_time_grid_full_tuned/results.json",
     ("docs/results/equal_time_grid_per_set/results.json", ("unrolled",)))
 ABLATIONS = "docs/results/ablations_full/results.json"
@@ -1028,8 +1031,9 @@ def _rerun_cells(data, base_path, reruns_paths):
            "| HQS % | JSD | quality bar reached |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for key in sorted(after):
-    for label, table in (("ring's pick", before),
-                         (f"{key[0].replace('_', ' ')}'s pick", after)):
+    for label, table in (
+        ("ring's 4,000-step pick", before),
+        (f"{key[0].replace('_', ' ')}'s full-length pick", after)):
       runs = table.get(key)
       if not runs:
         continue
@@ -1289,13 +1293,16 @@ def block_readme_findings(data):
            f"{stats['diwgan']['jsd_mean']:.3f}") + ")")
   untuned = [d for d in t1["protocol"]["configs"]
              if d != "ring" and d not in registry.PER_SET_LEARNING_RATES]
-  full_length = [d for d in t1["protocol"]["configs"]
-                 if registry.PER_SET_TUNING_RUNS.get(d, ((), 4000))[1] != 4000]
+  tuned = [d for d in t1["protocol"]["configs"] if d not in untuned]
+  proxy = [d for d in tuned
+           if registry.PER_SET_TUNING_RUNS.get(d, ((), 4000))[1] == 4000]
+  name = lambda sets: _and_join("the " + d.replace("_", " ") for d in sets)
   lines.append(
       "- At equal steps (each method at its learning rates tuned on the "
-      "set with a 4,000-step proxy"
-      + (f"; on {_and_join('the ' + d.replace('_', ' ') for d in full_length)}"
-         " at full length" if full_length else "")
+      "set" + (" at the set's full length" if not proxy else
+               f" with a 4,000-step proxy on {name(proxy)}, at full length "
+               f"on the others" if len(proxy) < len(tuned) else
+               " with a 4,000-step proxy")
       + (f"; on the ring's for {', '.join(untuned)}" if untuned else "")
       + "), the method with the highest mean HQS among those that keep "
       "every mode (or all but one) in every seed: "
@@ -1466,7 +1473,7 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
                  f"{score(picked)} | {score(best)} |")
   lines += ["", f"The {proxy_steps:,}-step proxy picks the full-length "
             f"grid's point for {same} of {len(full)} methods on the "
-            f"{dataset} (seed 0 at both lengths)."]
+            f"{dataset.replace('_', ' ')} (seed 0 at both lengths)."]
   return "\n".join(lines)
 
 
@@ -1793,6 +1800,8 @@ BLOCKS = {
     "tuning-proxy-cube": block_tuning_proxy,
     "tuning-proxy-grid": functools.partial(
         block_tuning_proxy, dataset="grid", full_steps=20000),
+    "tuning-proxy-random-grid": functools.partial(
+        block_tuning_proxy, dataset="random_grid", full_steps=20000),
     "tuning-proxy-ring": functools.partial(
         block_tuning_proxy, dataset="ring", full_steps=10000),
     "ten-seed-cost": block_ten_seed_cost,
