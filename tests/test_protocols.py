@@ -141,29 +141,31 @@ def test_compare_run_config_takes_the_preset_over_tuned_rates():
 
 
 @pytest.mark.parametrize("learning_rates", compare.LEARNING_RATE_CHOICES)
-def test_compare_run_config_learning_rate_choices(learning_rates):
+def test_compare_run_config_learning_rate_choices(learning_rates, monkeypatch):
+  method = "bms_vae_gan"  # its ring pick at full length moved; the grid's not
   default = mixtures.get_config("grid").optimizer
+  ring_pick = registry.LEARNING_RATES[method]
   expected = {
-      # The grid's own picks where it has them (PacGAN's differs from the
-      # ring's), the ring's on a set without picks of its own (the ring
-      # itself), none with "config".
-      "per_set": {"grid": registry.PER_SET_LEARNING_RATES["grid"]["pacgan"],
-                  "ring": registry.LEARNING_RATES["pacgan"]},
-      "ring": {"grid": registry.LEARNING_RATES["pacgan"],
-               "ring": registry.LEARNING_RATES["pacgan"]},
-      "config": {"grid": (default.generator_lr, default.discriminator_lr),
-                 "ring": (default.generator_lr, default.discriminator_lr)},
+      # Each set's own picks; the ring's 4,000-step picks on a set without
+      # picks of its own (the cube, once its picks are removed below); none
+      # with "config".
+      "per_set": {"ring": registry.PER_SET_LEARNING_RATES["ring"][method],
+                  "grid": registry.PER_SET_LEARNING_RATES["grid"][method],
+                  "cube": ring_pick},
+      "ring": {"ring": ring_pick, "grid": ring_pick, "cube": ring_pick},
+      "config": {d: (default.generator_lr, default.discriminator_lr)
+                 for d in ("ring", "grid", "cube")},
   }[learning_rates]
-  assert "ring" not in registry.PER_SET_LEARNING_RATES
-  assert (registry.PER_SET_LEARNING_RATES["grid"]["pacgan"]
-          != registry.LEARNING_RATES["pacgan"])
+  assert registry.PER_SET_LEARNING_RATES["ring"][method] != ring_pick
+  assert registry.PER_SET_LEARNING_RATES["cube"][method] != ring_pick
+  monkeypatch.delitem(registry.PER_SET_LEARNING_RATES, "cube")
   for dataset, rates in expected.items():
-    config = compare.run_config(dataset, "pacgan", 0, {},
+    config = compare.run_config(dataset, method, 0, {},
                                 learning_rates=learning_rates)
     assert (config.optimizer.generator_lr,
             config.optimizer.discriminator_lr) == rates, dataset
   # An override still wins over any pick.
-  config = compare.run_config("grid", "pacgan", 0,
+  config = compare.run_config("ring", method, 0,
                               {"optimizer.generator_lr": 3e-4},
                               learning_rates=learning_rates)
   assert config.optimizer.generator_lr == 3e-4
