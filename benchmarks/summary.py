@@ -376,6 +376,11 @@ def _section_block(path, section):
   return (f"`{path}`:\n\n" + "\n".join(lines)).rstrip()
 
 
+# The README command on a 2-core AMD EPYC with AVX-512 and VP2INTERSECT:
+# the GAN beside DIW-GAN at the defaults, then DIW-GAN at diw.history = 5.
+TIME_TO_QUALITY_ZEN5 = "benchmarks/results/time_to_quality_zen5.json"
+
+
 def block_time_to_quality_sitting(data, path=TIME_TO_QUALITY_AVX512):
   return _section_block(path, time_to_quality_section(data(path)))
 
@@ -1830,6 +1835,17 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
     "diw-history5": block_diw_history5,
+    "time-to-quality-zen5": functools.partial(
+        block_time_to_quality_sitting, path=TIME_TO_QUALITY_ZEN5),
+    "ttq-gan-ratio-zen5": functools.partial(
+        block_ttq_gan_ratio, path=TIME_TO_QUALITY_ZEN5),
+    "ttq-gan-ratio-zen5-history5": functools.partial(
+        block_ttq_gan_ratio, path=TIME_TO_QUALITY_ZEN5, diw_tag="history5"),
+    "ttq-within-a-minute-zen5": functools.partial(
+        block_ttq_within_a_minute, path=TIME_TO_QUALITY_ZEN5),
+    "ttq-within-a-minute-zen5-history5": functools.partial(
+        block_ttq_within_a_minute, path=TIME_TO_QUALITY_ZEN5,
+        tag="history5"),
     "tuning-proxy-cube": block_tuning_proxy,
     "tuning-proxy-grid": functools.partial(
         block_tuning_proxy, dataset="grid", full_steps=20000),
