@@ -1474,10 +1474,10 @@ def _lowest_jsd(points):
           for method, scores in points.items()}
 
 
-def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
-                       full_steps=10000):
-  """The proxy's picks against the full-length grid's, scored at full
-  length: what picking at `proxy_steps` costs each method. On the ring the
+def block_tuning_proxy(data, dataset="cube", proxy_steps=4000):
+  """The proxy's picks against the full-length grid's (the set's
+  `registry.PER_SET_TUNING_RUNS`), scored at full length: what picking at
+  `proxy_steps` costs each method. On the ring the
   baselines' proxy picks are `registry.LEARNING_RATES` (their grid points'
   runs are not committed, only docs/results/baselines_ring_4000/tuning.md),
   DIW-GAN's its own grid's."""
@@ -1487,9 +1487,7 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000,
   else:
     picks = _lowest_jsd(_tuning_points(
         data, f"docs/results/tuning_{dataset}_{proxy_steps}"))
-  folders, steps = registry.PER_SET_TUNING_RUNS.get(dataset, ((), None))
-  if steps != full_steps:  # the ring, or a set whose picks are the proxy's
-    folders = (f"docs/results/tuning_{dataset}_{full_steps}",)
+  folders, full_steps = registry.PER_SET_TUNING_RUNS[dataset]
   full = _tuning_points(data, *folders)
   full_picks = _lowest_jsd(full)
   show = lambda point: registry.rate_pair_label(*point)
@@ -1847,12 +1845,10 @@ BLOCKS = {
         block_ttq_within_a_minute, path=TIME_TO_QUALITY_ZEN5,
         tag="history5"),
     "tuning-proxy-cube": block_tuning_proxy,
-    "tuning-proxy-grid": functools.partial(
-        block_tuning_proxy, dataset="grid", full_steps=20000),
+    "tuning-proxy-grid": functools.partial(block_tuning_proxy, dataset="grid"),
     "tuning-proxy-random-grid": functools.partial(
-        block_tuning_proxy, dataset="random_grid", full_steps=20000),
-    "tuning-proxy-ring": functools.partial(
-        block_tuning_proxy, dataset="ring", full_steps=10000),
+        block_tuning_proxy, dataset="random_grid"),
+    "tuning-proxy-ring": functools.partial(block_tuning_proxy, dataset="ring"),
     "ten-seed-cost": block_ten_seed_cost,
     "matching-summary": block_matching_summary,
     "seed-throughput": block_seed_throughput,
