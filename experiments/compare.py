@@ -126,6 +126,7 @@ class Family:
       sets an environment variable of JAX's for its own process).
     tune_metric: the metric whose lowest mean over data sets and seeds
       picks a method's learning rates (`tune_learning_rates`).
+    tune_grid: the (generator lr, discriminator lr) pairs `--tune` runs.
   """
 
   name: str
@@ -133,6 +134,7 @@ class Family:
   get_config: Callable[[str], ml_collections.ConfigDict]
   program: str
   tune_metric: str
+  tune_grid: Tuple[Tuple[float, float], ...]
 
   def train_and_evaluate(self, config, path):
     module = importlib.import_module(self.program)
@@ -145,9 +147,9 @@ class Family:
 
 
 MIXTURES = Family("mixtures", tuple(mixtures.CONFIGS), mixtures.get_config,
-                  "experiments.mog", "jsd")
+                  "experiments.mog", "jsd", registry.LEARNING_RATE_GRID)
 IMAGES = Family("images", tuple(image_sets.CONFIGS), image_sets.get_config,
-                "experiments.images", "kl")
+                "experiments.images", "kl", registry.IMAGE_LEARNING_RATE_GRID)
 FAMILIES = (MIXTURES, IMAGES)
 
 
@@ -865,9 +867,13 @@ def tune_learning_rates(
     workdir: str,
     overrides: Optional[Dict[str, Any]] = None,
     *,
-    grid: Sequence[Tuple[float, float]] = registry.LEARNING_RATE_GRID,
+    grid: Optional[Sequence[Tuple[float, float]]] = None,
 ) -> Dict[str, Tuple[float, float]]:
   """Runs every method at every (G lr, D lr) of `grid`; returns the best.
+
+  `grid` defaults to the family's (`Family.tune_grid`: the mixtures'
+  `registry.LEARNING_RATE_GRID`, the image sets'
+  `registry.IMAGE_LEARNING_RATE_GRID`).
 
   Each grid point is a comparison of its own in `<workdir>/g<lr>_d<lr>/`
   (resumable like any). A method's best point has the lowest JSD, averaged
@@ -883,6 +889,7 @@ def tune_learning_rates(
   overrides = dict(overrides or {})
   family = family_of(datasets)
   images_grid = family is IMAGES
+  grid = family.tune_grid if grid is None else tuple(grid)
   keys = ((family.tune_metric, "modes")
           + (() if images_grid else ("hqs",)))
   scores = {}
@@ -949,8 +956,9 @@ _ONLY_REPORT = flags.DEFINE_bool(
     "only_report", False, f"Rebuild the report from <workdir>/{RESULTS}.")
 _TUNE = flags.DEFINE_bool(
     "tune", False, "Run the learning-rate grid (experiments.registry."
-    "LEARNING_RATE_GRID) for every method into <workdir>/g<lr>_d<lr>/ and "
-    "write <workdir>/tuning.md with each method's best pair.")
+    "LEARNING_RATE_GRID; IMAGE_LEARNING_RATE_GRID on the image sets) for "
+    "every method into <workdir>/g<lr>_d<lr>/ and write <workdir>/tuning.md "
+    "with each method's best pair.")
 _COLLECT_ONLY = flags.DEFINE_bool(
     "collect_only", False, "Train nothing: write results.json and the report "
     "from the runs finished so far (unfinished ones count as missing).")

@@ -16,6 +16,10 @@ Sources:
   and cube; modes with their std, HQS % and JSD. Its protocol is the
   project's default one (docs/method.md); Unrolled GAN and VEEGAN are its
   baselines.
+- "veegan": VEEGAN: Reducing Mode Collapse in GANs using Implicit
+  Variational Learning (Srivastava, Valkov, Russell, Gutmann, Sutton; NIPS
+  2017), Table 1: 2D ring and 2D grid, modes and % high-quality samples, no
+  spread printed (ALI's row is left out: ALI is not trained here).
 - "bms_vae_gan": Best-of-Many-Samples Distribution Matching (BMS-VAE-GAN;
   Bhattacharyya, Fritz, Schiele), its table of the 2D grid and ring: modes
   (no spread printed) and HQS % with its spread. Its protocol (rates,
@@ -90,6 +94,15 @@ PUBLISHED["diwgan"] = {
     ("cube", "veegan"): _diwgan_row(26.6, 0.5, 43.3, 0.31),
     ("cube", "diwgan"): _diwgan_row(27, 0, 80.0, 0.125),
 }
+# VEEGAN, Table 1: modes and % high-quality samples, as printed.
+PUBLISHED["veegan"] = {
+    ("ring", "gan"): dict(modes=1, hqs=99.3),
+    ("ring", "unrolled"): dict(modes=7.6, hqs=35.6),
+    ("ring", "veegan"): dict(modes=8, hqs=52.9),
+    ("grid", "gan"): dict(modes=3.3, hqs=0.5),
+    ("grid", "unrolled"): dict(modes=23.6, hqs=16.0),
+    ("grid", "veegan"): dict(modes=24.6, hqs=40.0),
+}
 PUBLISHED["bms_vae_gan"] = {
     ("ring", "bms_vae_gan"): dict(modes=8, hqs=99.6, hqs_err=0.3),
     ("grid", "bms_vae_gan"): dict(modes=25, hqs=99.7, hqs_err=0.2),
@@ -134,10 +147,12 @@ SPREAD = {"pacgan": "standard error over 10 trials",
           "bms_vae_gan": "std of the HQS (the number of runs is not "
                          "stated); modes without a spread",
           "diwgan": "std of the modes over the paper's runs (their number "
-                    "is not stated); HQS and JSD without a spread"}
+                    "is not stated); HQS and JSD without a spread",
+          "veegan": "no spread printed (the number of runs is not stated)"}
 # The third column of each paper's table: `reverse_kl` (PacGAN) or `jsd`
-# (DIW-GAN), as the harness records them per run.
-THIRD_METRIC = {"pacgan": "reverse_kl", "diwgan": "jsd"}
+# (DIW-GAN), as the harness records them per run; VEEGAN's Table 1 has none
+# (the table then shows the JSD measured here, with no published value).
+THIRD_METRIC = {"pacgan": "reverse_kl", "diwgan": "jsd", "veegan": None}
 # The bar a reproduced cell must meet: modes >= published - MODES_SLACK and
 # HQS >= published - HQS_SLACK points.
 MODES_SLACK = 0.5

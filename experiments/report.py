@@ -528,8 +528,10 @@ def reproduction_table(results: Dict[str, Any],
   (`experiments.published`). Per (data set, method): modes, HQS % and the
   paper's third metric (reverse KL or JSD) as mean (sample std) over the
   finished seeds, the paper's row as it prints it, and whether the bar is
-  met (modes >= published - 0.5, HQS >= published - 10 points).
-  `only_published` leaves out the methods the paper has no row for.
+  met (modes >= published - 0.5, HQS >= published - 10 points). Where the
+  paper prints no third metric (VEEGAN), the JSD measured here stands
+  beside "not published". `only_published` leaves out the methods the
+  paper has no row for.
   """
   protocol = results["protocol"]
   preset = preset or protocol.get("preset")
@@ -537,6 +539,8 @@ def reproduction_table(results: Dict[str, Any],
   if not rows:
     return ""
   third = published_rows.THIRD_METRIC[preset]
+  published_third = third is not None
+  third = third or "jsd"
   third_name = {"reverse_kl": "reverse KL", "jsd": "JSD"}[third]
   pack_size = protocol["overrides"].get(
       "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
@@ -544,8 +548,10 @@ def reproduction_table(results: Dict[str, Any],
       "",
       f"## Beside the {preset} paper's published rows",
       "",
-      "Here: mean (sample std) over the finished seeds; published: mean "
-      f"+- {published_rows.SPREAD[preset]}. The bar: modes >= published - "
+      "Here: mean (sample std) over the finished seeds; published: "
+      + ("the mean as printed, " if published_rows.SPREAD[preset].startswith(
+          "no spread") else "mean +- ")
+      + f"{published_rows.SPREAD[preset]}. The bar: modes >= published - "
       f"{published_rows.MODES_SLACK} and HQS >= published - "
       f"{published_rows.HQS_SLACK:.0f} points.",
       "",
@@ -578,7 +584,8 @@ def reproduction_table(results: Dict[str, Any],
       else:
         published = [printed(row, "modes", "{:.1f}"),
                      printed(row, "hqs", "{:.1f}"),
-                     printed(row, third, f"{{:.{digits}f}}")]
+                     printed(row, third, f"{{:.{digits}f}}")
+                     if published_third else "not published"]
         bar = ("met" if published_rows.meets_bar(
             float(np.mean(modes)), 100.0 * float(np.mean(hqs)), row)
                else "**missed**")

@@ -257,7 +257,15 @@ def test_tuning_on_an_image_set_picks_the_lowest_kl(tmp_path, monkeypatch):
   assert ("| gan | 0.900 / 9.0 | 0.200 / 10.0 | 0.400 / 10.0 | "
           "G 1e-4 / D 1e-3 |") in table
   assert compare.LEARNING_RATE_CHOICES == ("ring", "per_set", "config")
-  assert registry.LEARNING_RATE_GRID  # the grid --tune runs by default
+  # --tune's default grid on the images: the mixtures' shape with the image
+  # config's own rates (DCGAN's 2e-4 for both players) as one of its points.
+  assert compare.IMAGES.tune_grid == registry.IMAGE_LEARNING_RATE_GRID
+  assert compare.MIXTURES.tune_grid == registry.LEARNING_RATE_GRID
+  config = image_sets.get_config("stacked_digits")
+  assert (config.optimizer.generator_lr, config.optimizer.discriminator_lr
+          ) in registry.IMAGE_LEARNING_RATE_GRID
+  assert len(registry.IMAGE_LEARNING_RATE_GRID) == len(
+      registry.LEARNING_RATE_GRID)
 
 
 def test_stacked_mnist_published_block_renders():

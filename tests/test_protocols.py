@@ -126,8 +126,44 @@ def test_pacgan_protocol_sets_the_public_code_settings():
     mog.validate_config(config)
 
 
+def test_veegan_protocol_sets_the_notebook_settings():
+  for method, noise_dim in (("gan", 254), ("veegan", 254), ("unrolled", 254),
+                            ("diwgan", 254), ("bms_vae_gan", 32)):
+    config = mixtures.get_config("ring")
+    config.method = method
+    mixtures.apply_protocol(config, "veegan")
+    assert config.protocol == "veegan" and config.noise_dim == noise_dim
+    assert config.batch_size == 500 and config.num_steps == 100_000
+    assert tuple(config.generator_hidden) == (128, 128)
+    assert tuple(config.discriminator_hidden) == (128,)
+    assert not config.generator_batch_norm and config.discriminator_maxout == 1
+    assert config.optimizer.decay == "constant" and config.simultaneous_updates
+    assert (config.optimizer.generator_lr, config.optimizer.discriminator_lr,
+            config.optimizer.b1) == (1e-3, 1e-3, 0.5)
+    assert config.methods.veegan.reconstruction_weight == 0.5
+    assert config.methods.unrolled.objective == "minimax"
+    mog.validate_config(config)
+
+
+def test_veegan_preset_d_term_is_the_unit_gaussian_nll():
+  # The notebook's d term: -log N(z; F(G(z)), I) summed over the noise
+  # dimensions, up to its constant; the preset's weight 0.5 on the squared
+  # l2 loss is that, checked against scipy.
+  rng = np.random.default_rng(0)
+  z, f = rng.normal(size=(2, 4, 254))
+  nll = -stats.norm.logpdf(z, loc=f, scale=1.0).sum(-1).mean()
+  constant = 0.5 * 254 * np.log(2 * np.pi)
+  config = mixtures.get_config("ring")
+  mixtures.apply_protocol(config, "veegan")
+  weight = config.methods.veegan.reconstruction_weight
+  np.testing.assert_allclose(
+      weight * float(methods.veegan.reconstruction_loss(z, f)),
+      nll - constant, rtol=1e-5)
+
+
 def test_unknown_protocol_lists_valid_ones():
-  with pytest.raises(ValueError, match="valid protocols: diwgan, pacgan"):
+  with pytest.raises(ValueError,
+                     match="valid protocols: diwgan, pacgan, veegan"):
     mixtures.apply_protocol(mixtures.get_config("ring"), "veegan2")
 
 
@@ -223,6 +259,25 @@ def test_reproduction_table_sets_runs_beside_the_published_rows():
   assert rows["pacgan2"].endswith("| met |")
   assert rows["gan"].endswith("| **missed** |")  # HQS 76.7 < 94.8 - 10
   assert "no published row" in rows["gne"] and rows["gne"].endswith("| - |")
+  # VEEGAN's Table 1 prints no third metric: the JSD measured here sits
+  # beside "not published". Its GAN grid row (3.3 modes, 0.5%) is met by
+  # more modes at any HQS above -9.5 points of it.
+  veegan = {"protocol": dict(results["protocol"], preset="veegan",
+                             methods=["gan", "veegan"]),
+            "runs": [dict(r, jsd=0.2) for r in results["runs"]]
+            + [dict(r, method="veegan", jsd=0.3)
+               for r in _result_runs("grid", "x", [24, 24, 25],
+                                     [0.2, 0.25, 0.3])]}
+  table = report.reproduction_table(veegan)
+  rows = {line.split(" | ")[1]: line for line in table.splitlines()
+          if line.startswith("| grid")}
+  assert "| JSD here | JSD published |" in table
+  assert rows["gan"].endswith(
+      "| 25.0 (0.0) | 3.3 | 76.7 (23.1) | 0.5 | 0.200 (0.000) | "
+      "not published | met |")
+  # 24.3 modes >= 24.6 - 0.5, but HQS 25.0% < 40.0 - 10.
+  assert "| 24.3 (0.6) | 24.6 | 25.0 (5.0) | 40.0 |" in rows["veegan"]
+  assert rows["veegan"].endswith("| **missed** |")
   # Without a preset (the project's own protocol) there is nothing to set
   # beside.
   del results["protocol"]["preset"]

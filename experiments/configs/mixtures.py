@@ -155,13 +155,23 @@ def methods_config() -> ml_collections.ConfigDict:
 # docs/baselines.md ("Protocol presets") reproduces: every setting a preset
 # changes from `base_config`, with its source there. "diwgan" is the
 # project's own protocol (the defaults above).
-PROTOCOLS = ("diwgan", "pacgan")
+PROTOCOLS = ("diwgan", "pacgan", "veegan")
 
 # PacGAN (Lin et al., 2018), its public code's synthetic-data configs
 # (2DRing_GAN&PacGAN and 2DGrid_GAN&PacGAN: the same settings for both).
 PACGAN_PACKS_PER_BATCH = 100
 PACGAN_PACK_SIZE = 2  # PacGAN2, the paper's headline row
 PACGAN_STEPS = 20_000  # the code runs 400 epochs = 400k steps; see the docs
+
+# VEEGAN (Srivastava et al., 2017), its authors' public 2-D mixture notebook
+# (docs/baselines.md, "`veegan`"): 254-d noise, batch 500, 100 epochs of
+# 1,000 steps.
+VEEGAN_NOISE_DIM = 254
+VEEGAN_BATCH = 500
+VEEGAN_STEPS = 100_000
+# BMS-VAE-GAN states only "the architecture of VEEGAN" and a 32-d latent
+# space for its mixtures: in this preset it keeps that latent size.
+BMS_LATENT_DIM = 32
 
 
 def apply_protocol(config: ml_collections.ConfigDict, protocol: str
@@ -182,6 +192,8 @@ def apply_protocol(config: ml_collections.ConfigDict, protocol: str
   config.protocol = protocol
   if protocol == "diwgan":
     return config
+  if protocol == "veegan":
+    return _veegan_protocol(config)
   # "pacgan": G 4 x 400 ReLU with batch norm, D 3 x 200 maxout (5 pieces),
   # N(0, 0.02^2) initial weights, 2-d N(0, I) noise, Adam 1e-4 (b1 0.8) at a
   # constant rate for both players updated simultaneously, 100 packs a step.
@@ -202,6 +214,42 @@ def apply_protocol(config: ml_collections.ConfigDict, protocol: str
   config.batch_size = (packs * config.methods.pacgan.pack_size
                        if config.method == "pacgan" else packs)
   config.num_steps = PACGAN_STEPS
+  config.eval.every = 5000
+  config.eval.num_samples = 2500
+  config.checkpoint_every = 5000
+  return config
+
+
+def _veegan_protocol(config: ml_collections.ConfigDict
+                     ) -> ml_collections.ConfigDict:
+  """VEEGAN's 2-D mixture notebook: every method in its networks and step.
+
+  G: noise -> 2 x 128 ReLU -> 2; D: one hidden layer of 128 ReLU (on the
+  (noise, sample) pair for VEEGAN, on the sample for the others); F (VEEGAN's
+  reconstructor): 2 x 128 ReLU -> noise, a unit-variance Gaussian whose
+  negative log-likelihood 0.5 ||z - F(G(z))||^2 is the d term (weight 0.5
+  on this project's squared l2). Adam 1e-3, b1 0.5, constant, both players
+  stepped from the same point; batch 500; 100,000 steps.
+  """
+  config.noise_dim = (BMS_LATENT_DIM if config.method == "bms_vae_gan"
+                      else VEEGAN_NOISE_DIM)
+  config.generator_hidden = (128, 128)
+  config.discriminator_hidden = (128,)
+  config.simultaneous_updates = True
+  config.optimizer.generator_lr = 1e-3
+  config.optimizer.discriminator_lr = 1e-3
+  config.optimizer.b1 = 0.5
+  config.optimizer.b2 = 0.999
+  config.optimizer.decay = "constant"
+  config.methods.veegan.reconstructor_hidden = (128, 128)
+  config.methods.veegan.reconstruction_weight = 0.5
+  config.methods.veegan.reconstructor_noise_std = 1.0
+  # The Unrolled GAN as its authors' code trains it: G on the unrolled
+  # minimax loss f_K, K = 5 (docs/baselines.md, "`diwgan`").
+  config.methods.unrolled.objective = "minimax"
+  config.methods.unrolled.unroll_steps = 5
+  config.batch_size = VEEGAN_BATCH
+  config.num_steps = VEEGAN_STEPS
   config.eval.every = 5000
   config.eval.num_samples = 2500
   config.checkpoint_every = 5000
