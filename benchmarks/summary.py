@@ -1614,6 +1614,45 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
           + "\n".join(lines))
 
 
+VEEGAN_PROTOCOL = "docs/results/reproduction/veegan/results.json"
+
+
+def block_protocol_trajectory(data, path=VEEGAN_PROTOCOL, every=10_000,
+                              preset="veegan"):
+  """Modes / HQS % (means over seeds) of a preset's runs every `every`
+  steps, beside the preset paper's published row: whether a cell that
+  misses is still moving at the end of its run."""
+  results = data(path)
+  rows = published.PUBLISHED[preset]
+  by_cell = cells(results)
+  steps = sorted({p["step"] for runs in by_cell.values()
+                  for p in runs[0]["curve"] if p["step"] and
+                  p["step"] % every == 0})
+  lines = ["| data set | method | published modes / HQS % | "
+           + " | ".join(f"{s:,}" for s in steps) + " |",
+           "| --- | --- | --- |" + " --- |" * len(steps)]
+  for dataset in results["protocol"]["configs"]:
+    for method in results["protocol"]["methods"]:
+      runs = by_cell.get((dataset, method))
+      if not runs:
+        continue
+      row = rows.get((dataset, method))
+      printed = ("no published row" if row is None
+                 else f"{row['modes']:g} / {row['hqs']:.1f}")
+      values = []
+      for step in steps:
+        at = [p for r in runs for p in r["curve"] if p["step"] == step]
+        values.append(
+            "-" if len(at) < len(runs) else
+            f"{report.mean_std([p['modes'] for p in at])[0]:.1f} / "
+            f"{report.mean_std([100 * p['hqs'] for p in at])[0]:.1f}")
+      lines.append(f"| {dataset} | {NAMES[method]} | {printed} | "
+                   + " | ".join(values) + " |")
+  return (f"Modes / HQS % (means over {len(results['protocol']['seeds'])} "
+          f"seeds) every {every:,} steps (`{path}`):\n\n"
+          + "\n".join(lines))
+
+
 def block_bms_diagnosis(data):
   """benchmarks/results/bms_diagnosis.json: BMS-VAE-GAN's three samplers."""
   results = data(BMS_DIAGNOSIS)
@@ -1806,6 +1845,7 @@ BLOCKS = {
     "matching-accuracy": block_matching_accuracy,
     "bms-diagnosis": block_bms_diagnosis,
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
+    "veegan-protocol-trajectory": block_protocol_trajectory,
     "pacgan-grid-networks": block_pacgan_grid_networks,
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
