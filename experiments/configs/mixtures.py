@@ -204,16 +204,27 @@ def apply_protocol(config: ml_collections.ConfigDict, protocol: str
   config.discriminator_maxout = 5
   config.init_std = 0.02
   config.simultaneous_updates = True
-  config.optimizer.generator_lr = 1e-4
-  config.optimizer.discriminator_lr = 1e-4
-  config.optimizer.b1 = 0.8
-  config.optimizer.b2 = 0.999
-  config.optimizer.decay = "constant"
   config.methods.pacgan.pack_size = PACGAN_PACK_SIZE
   packs = PACGAN_PACKS_PER_BATCH
-  config.batch_size = (packs * config.methods.pacgan.pack_size
-                       if config.method == "pacgan" else packs)
-  config.num_steps = PACGAN_STEPS
+  batch_size = (packs * config.methods.pacgan.pack_size
+                if config.method == "pacgan" else packs)
+  return _published_setup(config, rate=1e-4, b1=0.8, batch_size=batch_size,
+                          num_steps=PACGAN_STEPS)
+
+
+def _published_setup(config: ml_collections.ConfigDict, *, rate: float,
+                     b1: float, batch_size: int, num_steps: int
+                     ) -> ml_collections.ConfigDict:
+  """What the papers' presets share: Adam at one constant `rate` for both
+  players (b2 0.999), their batch and length, and 2,500 samples scored
+  (checkpoints too) every 5,000 steps."""
+  config.optimizer.generator_lr = rate
+  config.optimizer.discriminator_lr = rate
+  config.optimizer.b1 = b1
+  config.optimizer.b2 = 0.999
+  config.optimizer.decay = "constant"
+  config.batch_size = batch_size
+  config.num_steps = num_steps
   config.eval.every = 5000
   config.eval.num_samples = 2500
   config.checkpoint_every = 5000
@@ -236,11 +247,6 @@ def _veegan_protocol(config: ml_collections.ConfigDict
   config.generator_hidden = (128, 128)
   config.discriminator_hidden = (128,)
   config.simultaneous_updates = True
-  config.optimizer.generator_lr = 1e-3
-  config.optimizer.discriminator_lr = 1e-3
-  config.optimizer.b1 = 0.5
-  config.optimizer.b2 = 0.999
-  config.optimizer.decay = "constant"
   config.methods.veegan.reconstructor_hidden = (128, 128)
   config.methods.veegan.reconstruction_weight = 0.5
   config.methods.veegan.reconstructor_noise_std = 1.0
@@ -248,12 +254,8 @@ def _veegan_protocol(config: ml_collections.ConfigDict
   # minimax loss f_K, K = 5 (docs/baselines.md, "`diwgan`").
   config.methods.unrolled.objective = "minimax"
   config.methods.unrolled.unroll_steps = 5
-  config.batch_size = VEEGAN_BATCH
-  config.num_steps = VEEGAN_STEPS
-  config.eval.every = 5000
-  config.eval.num_samples = 2500
-  config.checkpoint_every = 5000
-  return config
+  return _published_setup(config, rate=1e-3, b1=0.5,
+                          batch_size=VEEGAN_BATCH, num_steps=VEEGAN_STEPS)
 
 
 def get_config(name: str = "ring") -> ml_collections.ConfigDict:
