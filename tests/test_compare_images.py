@@ -104,9 +104,16 @@ def test_ring_rates_are_never_applied_to_image_networks(monkeypatch):
             config.optimizer.discriminator_lr) == (
                 default.generator_lr, default.discriminator_lr), choice
   # A set without picks of its own keeps the config's under per_set too.
-  config = compare.run_config("stacked_digits", "gan", 0, {},
+  assert "mnist" not in registry.PER_SET_LEARNING_RATES
+  config = compare.run_config("mnist", "gan", 0, {},
                               learning_rates="per_set")
-  assert config.optimizer.generator_lr == default.generator_lr
+  assert config.optimizer.generator_lr == image_sets.get_config(
+      "mnist").optimizer.generator_lr
+  # stacked_digits has picks of its own (its grid's, every method).
+  config = compare.run_config("stacked_digits", "bms_vae_gan", 0, {},
+                              learning_rates="per_set")
+  assert (config.optimizer.generator_lr, config.optimizer.discriminator_lr
+          ) == registry.PER_SET_LEARNING_RATES["stacked_digits"]["bms_vae_gan"]
   # Overrides win over the pick.
   config = compare.run_config("digits", "gan", 0,
                               {"optimizer.generator_lr": 1e-5},
