@@ -1614,7 +1614,7 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
           + "\n".join(lines))
 
 
-VEEGAN_PROTOCOL = "docs/results/reproduction/veegan/results.json"
+VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_50k/results.json"
 
 
 def block_protocol_trajectory(data, path=VEEGAN_PROTOCOL, every=10_000,
