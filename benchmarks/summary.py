@@ -1617,13 +1617,13 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
 VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_50k/results.json"
 
 
-def block_protocol_trajectory(data, path=VEEGAN_PROTOCOL, every=10_000,
-                              preset="veegan"):
+def block_protocol_trajectory(data, path=VEEGAN_PROTOCOL, every=10_000):
   """Modes / HQS % (means over seeds) of a preset's runs every `every`
-  steps, beside the preset paper's published row: whether a cell that
-  misses is still moving at the end of its run."""
+  steps, beside the published row of the paper whose preset they ran
+  (recorded in results.json): whether a cell that misses is still moving
+  at the end of its run."""
   results = data(path)
-  rows = published.PUBLISHED[preset]
+  rows = published.PUBLISHED[results["protocol"]["preset"]]
   by_cell = cells(results)
   steps = sorted({p["step"] for runs in by_cell.values()
                   for p in runs[0]["curve"] if p["step"] and

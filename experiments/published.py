@@ -142,13 +142,14 @@ STACKED_MNIST_SOURCES = {
                 "networks (NeurIPS 2018), Table 2 (its own rows; it repeats "
                 "VEEGAN's four above them)",
 }
-# What the spread of each paper's rows is.
-SPREAD = {"pacgan": "standard error over 10 trials",
-          "bms_vae_gan": "std of the HQS (the number of runs is not "
-                         "stated); modes without a spread",
-          "diwgan": "std of the modes over the paper's runs (their number "
-                    "is not stated); HQS and JSD without a spread",
-          "veegan": "no spread printed (the number of runs is not stated)"}
+# What each paper's rows print: the mean and its spread.
+SPREAD = {"pacgan": "mean +- standard error over 10 trials",
+          "bms_vae_gan": "mean +- std of the HQS (the number of runs is "
+                         "not stated); modes without a spread",
+          "diwgan": "mean +- std of the modes over the paper's runs (their "
+                    "number is not stated); HQS and JSD without a spread",
+          "veegan": "the mean as printed, no spread printed (the number of "
+                    "runs is not stated)"}
 # The third column of each paper's table: `reverse_kl` (PacGAN) or `jsd`
 # (DIW-GAN), as the harness records them per run; VEEGAN's Table 1 has none
 # (the table then shows the JSD measured here, with no published value).

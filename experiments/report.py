@@ -549,9 +549,7 @@ def reproduction_table(results: Dict[str, Any],
       f"## Beside the {preset} paper's published rows",
       "",
       "Here: mean (sample std) over the finished seeds; published: "
-      + ("the mean as printed, " if published_rows.SPREAD[preset].startswith(
-          "no spread") else "mean +- ")
-      + f"{published_rows.SPREAD[preset]}. The bar: modes >= published - "
+      f"{published_rows.SPREAD[preset]}. The bar: modes >= published - "
       f"{published_rows.MODES_SLACK} and HQS >= published - "
       f"{published_rows.HQS_SLACK:.0f} points.",
       "",
