@@ -814,7 +814,8 @@ BMS_PACGAN_VARIANT_STEP = 10_000
 # PacGAN2 on the grid in PacGAN's protocol to 40,000 steps: the preset's
 # networks and step (3 seeds), the plain networks of the one-seed trial
 # filed with the reproduction (3 seeds), and the preset with one of its four
-# network settings set back to the project's default (seed 0); then the GAN,
+# network settings set back to the project's default, or Adam's beta1 read in
+# Blocks' old convention (seed 0); then the GAN,
 # DIW-GAN and the matched distance alone in the plain networks (3 seeds).
 PACGAN_GRID_NETWORKS = (
     ("PacGAN2, the preset (batch norm in G, maxout D, N(0, 0.02^2) init, "
@@ -837,6 +838,10 @@ PACGAN_GRID_NETWORKS = (
     ("PacGAN2, the preset with alternating updates (D, then G against the updated D)",
      "docs/results/reproduction/pacgan_grid_networks/simultaneous_updates/"
      "results.json", 0, "pacgan"),
+    ("PacGAN2, the preset with Adam's beta1 at 0.2 (the code's 0.8 read in "
+     "Blocks' pre-2017 convention)",
+     "docs/results/reproduction/pacgan_grid_networks/adam_b1/results.json",
+     0, "pacgan"),
     ("GAN, plain networks",
      "docs/results/reproduction/pacgan_grid_networks/plain_gan/results.json",
      None, "gan"),
