@@ -1620,41 +1620,56 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
 
 
 VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_50k/results.json"
+# DIW-GAN and the matched distance alone in the same preset, to the same
+# length; their rows follow the baselines' in the trajectory block.
+VEEGAN_DIW = "docs/results/reproduction/veegan_diw_50k/results.json"
+VEEGAN_PROTOCOL_RUNS = (VEEGAN_PROTOCOL, VEEGAN_DIW)
 
 
-def block_protocol_trajectory(data, path=VEEGAN_PROTOCOL, every=10_000):
+def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
+                              every=10_000):
   """Modes / HQS % (means over seeds) of a preset's runs every `every`
   steps, beside the published row of the paper whose preset they ran
-  (recorded in results.json): whether a cell that misses is still moving
-  at the end of its run."""
-  results = data(path)
-  rows = published.PUBLISHED[results["protocol"]["preset"]]
-  by_cell = cells(results)
-  steps = sorted({p["step"] for runs in by_cell.values()
+  (recorded in each results.json, the same in all of `paths`): whether a
+  cell that misses is still moving at the end of its run, and where the
+  other methods in the same preset stand at the same step."""
+  files = [data(path) for path in paths]
+  presets = {results["protocol"]["preset"] for results in files}
+  if len(presets) != 1:
+    raise ValueError(f"{paths}: runs of different presets {sorted(presets)}")
+  rows = published.PUBLISHED[presets.pop()]
+  steps = sorted({p["step"] for results in files
+                  for runs in cells(results).values()
                   for p in runs[0]["curve"] if p["step"] and
                   p["step"] % every == 0})
   lines = ["| data set | method | published modes / HQS % | "
            + " | ".join(f"{s:,}" for s in steps) + " |",
            "| --- | --- | --- |" + " --- |" * len(steps)]
-  for dataset in results["protocol"]["configs"]:
-    for method in results["protocol"]["methods"]:
-      runs = by_cell.get((dataset, method))
-      if not runs:
-        continue
-      row = rows.get((dataset, method))
-      printed = ("no published row" if row is None
-                 else f"{row['modes']:g} / {row['hqs']:.1f}")
-      values = []
-      for step in steps:
-        at = [p for r in runs for p in r["curve"] if p["step"] == step]
-        values.append(
-            "-" if len(at) < len(runs) else
-            f"{report.mean_std([p['modes'] for p in at])[0]:.1f} / "
-            f"{report.mean_std([100 * p['hqs'] for p in at])[0]:.1f}")
-      lines.append(f"| {dataset} | {NAMES[method]} | {printed} | "
-                   + " | ".join(values) + " |")
-  return (f"Modes / HQS % (means over {len(results['protocol']['seeds'])} "
-          f"seeds) every {every:,} steps (`{path}`):\n\n"
+  datasets = list(dict.fromkeys(
+      d for results in files for d in results["protocol"]["configs"]))
+  for dataset in datasets:
+    for results in files:
+      by_cell = cells(results)
+      for method in results["protocol"]["methods"]:
+        runs = by_cell.get((dataset, method))
+        if not runs:
+          continue
+        row = rows.get((dataset, method))
+        printed = ("no published row" if row is None
+                   else f"{row['modes']:g} / {row['hqs']:.1f}")
+        values = []
+        for step in steps:
+          at = [p for r in runs for p in r["curve"] if p["step"] == step]
+          values.append(
+              "-" if len(at) < len(runs) else
+              f"{report.mean_std([p['modes'] for p in at])[0]:.1f} / "
+              f"{report.mean_std([100 * p['hqs'] for p in at])[0]:.1f}")
+        lines.append(f"| {dataset} | {NAMES[method]} | {printed} | "
+                     + " | ".join(values) + " |")
+  seeds = sorted({len(results["protocol"]["seeds"]) for results in files})
+  sources = ", ".join(f"`{path}`" for path in paths)
+  return (f"Modes / HQS % (means over {' or '.join(map(str, seeds))} "
+          f"seeds) every {every:,} steps ({sources}):\n\n"
           + "\n".join(lines))
 
 
