@@ -799,6 +799,9 @@ BMS_CONSTANT_RATE = "docs/results/bms_ring_constant_30k/results.json"
 BMS_CONSTANT_RATE_GRID = "docs/results/bms_grid_constant_20k/results.json"
 # BMS-VAE-GAN in PacGAN's protocol with the BMS paper's 32-d latent space.
 BMS_PACGAN_PROTOCOL = "docs/results/reproduction/bms_pacgan_z32/results.json"
+# BMS-VAE-GAN in VEEGAN's preset (the architecture its paper names, with its
+# 32-d latent space), 3 seeds.
+BMS_VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_bms/results.json"
 # The same protocol on the grid, one setting changed, read at step 10,000.
 BMS_PACGAN_VARIANTS = (
     ("the defaults (T = 10, weights 1 / 1 / 1, spectral norm)",
@@ -1517,14 +1520,15 @@ def block_tuning_proxy(data, dataset="cube", proxy_steps=4000):
   return "\n".join(lines)
 
 
-def block_bms_pacgan_beside_published(data):
-  """The BMS-VAE-GAN stand-in (PacGAN's protocol, 32-d noise) at its last
+def block_bms_beside_published(data, path=BMS_PACGAN_PROTOCOL):
+  """BMS-VAE-GAN in a preset with its paper's 32-d latent space (PacGAN's
+  stand-in, or VEEGAN's, the architecture its paper names) at its last
   evaluation beside the BMS paper's rows, with the bar of every cell."""
   rows = published.PUBLISHED["bms_vae_gan"]
-  results = data(BMS_PACGAN_PROTOCOL)
+  results = data(path)
   found = cells(results)
   lines = [
-      f"`{BMS_PACGAN_PROTOCOL}` at its last evaluation; published: "
+      f"`{path}` at its last evaluation; published: "
       f"{published.SPREAD['bms_vae_gan']}. The bar: modes >= published - "
       f"{published.MODES_SLACK} and HQS >= published - "
       f"{published.HQS_SLACK:.0f} points.", "",
@@ -1869,7 +1873,9 @@ BLOCKS = {
     "pacgan-grid-networks": block_pacgan_grid_networks,
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
-    "bms-pacgan-beside-published": block_bms_pacgan_beside_published,
+    "bms-pacgan-beside-published": block_bms_beside_published,
+    "bms-veegan-beside-published": functools.partial(
+        block_bms_beside_published, path=BMS_VEEGAN_PROTOCOL),
     "scale-table": block_scale_table,
     "time-to-quality-avx512": block_time_to_quality_sitting,
     "step-avx512": block_step_sitting,

@@ -24,8 +24,9 @@ Sources:
   Bhattacharyya, Fritz, Schiele), its table of the 2D grid and ring: modes
   (no spread printed) and HQS % with its spread. Its protocol (rates,
   length, batch) is not given beyond "the architecture of VEEGAN", so no
-  preset reproduces it; the rows are set beside its stand-in runs in
-  PacGAN's protocol (docs/baselines.md, "BMS-VAE-GAN").
+  preset reproduces it; the rows are set beside its runs in VEEGAN's
+  preset (the architecture it names, with its 32-d latent space) and its
+  stand-in runs in PacGAN's (docs/baselines.md, "BMS-VAE-GAN").
 
 `STACKED_MNIST` holds the published stacked-MNIST rows (28x28 MNIST digits
 stacked as three colour channels, 1000 modes), printed beside the image
