@@ -94,6 +94,11 @@ PER_SET_LEARNING_RATES: Dict[str, Dict[str, Tuple[float, float]]] = {
     "stacked_digits": {**{m: (1e-3, 1e-3) for m in (
         "gan", "unrolled", "veegan", "pacgan", "gne", "diwgan",
         "diwgan_noweights")}, "bms_vae_gan": (1e-3, 2e-4)},
+    # The same grid and budget on digits (its full 1,500 steps).
+    "digits": {"gan": (2e-4, 2e-4), "unrolled": (2e-4, 2e-4),
+               "veegan": (1e-3, 2e-4), "pacgan": (2e-4, 1e-3),
+               "gne": (1e-3, 2e-4), "bms_vae_gan": (1e-3, 2e-4),
+               "diwgan": (1e-3, 2e-4), "diwgan_noweights": (1e-3, 2e-4)},
 }
 # The committed tuning runs each set's picks come from (folders under the
 # repository root, steps per run): the 4,000-step proxy where the set has
@@ -109,6 +114,7 @@ PER_SET_TUNING_RUNS: Dict[str, Tuple[Tuple[str, ...], int]] = {
     "random_grid": (("docs/results/tuning_random_grid_20000",), 20000),
     "cube": (("docs/results/tuning_cube_10000",), 10000),
     "stacked_digits": (("docs/results/tuning_stacked_digits_1500",), 1500),
+    "digits": (("docs/results/tuning_digits_1500",), 1500),
 }
 
 
