@@ -802,6 +802,8 @@ BMS_PACGAN_PROTOCOL = "docs/results/reproduction/bms_pacgan_z32/results.json"
 # BMS-VAE-GAN in VEEGAN's preset (the architecture its paper names, with its
 # 32-d latent space), 3 seeds.
 BMS_VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_bms/results.json"
+# The same without spectral norm on D_I (one seed): the diagnosis.
+BMS_VEEGAN_SN_OFF = "docs/results/reproduction/veegan_bms_sn_off/results.json"
 # The same protocol on the grid, one setting changed, read at step 10,000.
 BMS_PACGAN_VARIANTS = (
     ("the defaults (T = 10, weights 1 / 1 / 1, spectral norm)",
@@ -1876,6 +1878,8 @@ BLOCKS = {
     "bms-pacgan-beside-published": block_bms_beside_published,
     "bms-veegan-beside-published": functools.partial(
         block_bms_beside_published, path=BMS_VEEGAN_PROTOCOL),
+    "bms-veegan-sn-off-beside-published": functools.partial(
+        block_bms_beside_published, path=BMS_VEEGAN_SN_OFF),
     "scale-table": block_scale_table,
     "time-to-quality-avx512": block_time_to_quality_sitting,
     "step-avx512": block_step_sitting,
