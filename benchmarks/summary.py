@@ -1644,8 +1644,9 @@ def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
   if len(presets) != 1:
     raise ValueError(f"{paths}: runs of different presets {sorted(presets)}")
   rows = published.PUBLISHED[presets.pop()]
-  steps = sorted({p["step"] for results in files
-                  for runs in cells(results).values()
+  file_cells = [cells(results) for results in files]
+  steps = sorted({p["step"] for by_cell in file_cells
+                  for runs in by_cell.values()
                   for p in runs[0]["curve"] if p["step"] and
                   p["step"] % every == 0})
   lines = ["| data set | method | published modes / HQS % | "
@@ -1654,8 +1655,7 @@ def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
   datasets = list(dict.fromkeys(
       d for results in files for d in results["protocol"]["configs"]))
   for dataset in datasets:
-    for results in files:
-      by_cell = cells(results)
+    for results, by_cell in zip(files, file_cells):
       for method in results["protocol"]["methods"]:
         runs = by_cell.get((dataset, method))
         if not runs:
