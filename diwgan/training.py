@@ -217,6 +217,9 @@ class Trainer:
       discriminator of the start of the step (both players update from the
       same point, as in the ALI/PacGAN code) instead of the one just updated
       (alternating updates, the default).
+    shared_draws: the generator's loss reuses the real batch and the noise
+      of the last discriminator update instead of drawing its own (the
+      ALI/PacGAN code computes both players' losses from one x and one z).
     axis_name: name of the device axis when the step runs under shard_map
       (see `diwgan.parallel`); gradients and metrics are averaged over it,
       and noise and real data are the global batch's rows of this device.
@@ -231,6 +234,7 @@ class Trainer:
   batch_size: int
   discriminator_steps: int = 1
   simultaneous: bool = False
+  shared_draws: bool = False
   axis_name: Optional[str] = None
 
   def init(self, key: jax.Array, method_state: Any = ()) -> TrainState:
@@ -301,6 +305,11 @@ class Trainer:
         d_keys,
     )
 
+    if self.shared_draws:
+      # The last D update's keys: the same real rows and, since every
+      # method draws its noise from the loss key the same way in both
+      # losses, the same z.
+      g_real_key, g_key = jax.random.split(d_keys[-1])
     real = self._sample_real(g_real_key)
     g_sees = state.discriminator_params if self.simultaneous else d_params
     (g_loss, (g_metrics, method_state)), g_grads = jax.value_and_grad(

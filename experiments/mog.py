@@ -106,10 +106,24 @@ def build_experiment(
   init = jax.jit(trainer.init)
   template = jax.jit(lambda: trainer.init(init_key, method_state(False)))
 
+  population_batches = config.eval.get("population_statistics", 0)
+
   @jax.jit
   def generate(state):
-    return networks.generate(
-        state.generator_params, eval_key, config.eval.num_samples)
+    if not (population_batches and config.generator_batch_norm):
+      return networks.generate(
+          state.generator_params, eval_key, config.eval.num_samples)
+    # Inference-mode batch norm, as PacGAN's code samples: every layer
+    # normalised by its moments averaged over training-size batches.
+    variables = state.generator_params["generator"]
+    noise = networks.sample_noise(
+        jax.random.fold_in(eval_key, 2), population_batches * config.batch_size)
+    stats = models.population_statistics(
+        networks.generator, variables,
+        noise.reshape(population_batches, config.batch_size, -1))
+    return networks.generator.apply(
+        {**variables, **stats},
+        networks.sample_noise(eval_key, config.eval.num_samples))
 
   def evaluate(state):
     result = _mixture_metrics(generate(state), mixture, config)

@@ -164,10 +164,15 @@ HQS_SLACK = 10.0
 def method_key(method: str, pack_size: int) -> str:
   """The key of a run in `PUBLISHED`: PacGAN carries its pack size.
 
-  >>> method_key("pacgan", 2), method_key("gan", 2)
-  ('pacgan2', 'gan')
+  PacGAN with packs of one sample is the GAN (the same losses and
+  networks; PacGAN's tables call it so), and has the GAN's rows.
+
+  >>> method_key("pacgan", 2), method_key("gan", 2), method_key("pacgan", 1)
+  ('pacgan2', 'gan', 'gan')
   """
-  return f"pacgan{pack_size}" if method == "pacgan" else method
+  if method != "pacgan":
+    return method
+  return "gan" if pack_size == 1 else f"pacgan{pack_size}"
 
 
 def meets_bar(modes: float, hqs_percent: float, row: Row) -> bool:

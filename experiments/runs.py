@@ -159,5 +159,6 @@ def make_trainer(
       batch_size=config.batch_size,
       discriminator_steps=config.discriminator_steps,
       simultaneous=config.get("simultaneous_updates", False),
+      shared_draws=config.get("shared_draws", False),
   )
 

@@ -2,6 +2,7 @@
 network options they need, simultaneous updates, the preset itself, the
 `--protocol` flag and the reverse KL of the PacGAN table."""
 
+import functools
 import json
 import os
 import subprocess
@@ -107,6 +108,65 @@ def test_simultaneous_updates_take_g_gradient_at_the_old_discriminator():
   assert not np.allclose(
       jax.tree.leaves(new_sim.generator_params)[0],
       jax.tree.leaves(new_alt.generator_params)[0])
+
+
+def test_shared_draws_give_g_the_last_discriminator_batch():
+  # PacGAN with packs of one (the GAN) draws its noise from the loss key
+  # alike in both losses, so with shared draws G's loss is D's x and z.
+  base = _trainer(True)
+  shared, own = (training.Trainer(**{**base.__dict__, "shared_draws": flag,
+                                     "method": methods.PacGAN(pack_size=1)})
+                 for flag in (True, False))
+  state = shared.init(jax.random.key(0))
+  step_key = jax.random.fold_in(state.key, state.step)
+  d_keys_key, _, _ = jax.random.split(step_key, 3)
+  real_key, loss_key = jax.random.split(
+      jax.random.split(d_keys_key, shared.discriminator_steps)[-1])
+  real = shared.sample_real(real_key, shared.batch_size)
+  grads = jax.grad(lambda g: shared.method.generator_loss(
+      g, state.discriminator_params, state.method_state, real, loss_key,
+      training.StepContext(step=state.step), shared.networks)[0])(
+          state.generator_params)
+  expected = jax.tree.map(lambda p, g: p - g, state.generator_params, grads)
+  new_shared, _ = shared.step(state)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-6,
+                                 atol=1e-7),
+               new_shared.generator_params, expected)
+  new_own, _ = own.step(state)
+  assert not np.allclose(jax.tree.leaves(new_own.generator_params)[0],
+                         jax.tree.leaves(expected)[0])
+  # The discriminator's update does not change.
+  jax.tree.map(np.testing.assert_array_equal, new_shared.discriminator_params,
+               new_own.discriminator_params)
+
+
+def test_population_statistics_average_each_layers_batch_moments():
+  g = models.MLPGenerator(2, (5, 4), batch_norm=True)
+  noise = jax.random.normal(jax.random.key(0), (3, 16, 6))
+  variables = g.init(jax.random.key(1), noise[0])
+  # Init records nothing: the parameters alone, as before.
+  assert list(variables) == ["params"]
+  stats = models.population_statistics(g, variables, noise)["population"]
+  # First layer by hand: z W (no bias), its batch mean and biased variance.
+  kernel = np.asarray(variables["params"]["MLP_0"]["Dense_0"]["kernel"])
+  pre = np.asarray(noise) @ kernel
+  layer = stats["MLP_0"]["BatchStatsNorm_0"]
+  np.testing.assert_allclose(layer["mean"], pre.mean(axis=1).mean(axis=0),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(layer["var"], pre.var(axis=1).mean(axis=0),
+                             rtol=1e-5, atol=1e-6)
+  # The moments of one batch normalise that batch as batch norm does.
+  one = models.population_statistics(g, variables, noise[:1])
+  np.testing.assert_allclose(g.apply({**variables, **one}, noise[0]),
+                             g.apply(variables, noise[0]), rtol=1e-5,
+                             atol=1e-6)
+  # With fixed moments a sample's output no longer depends on its batch.
+  fixed = {**variables, "population": stats}
+  np.testing.assert_allclose(g.apply(fixed, noise[1])[:4],
+                             g.apply(fixed, noise[1, :4]), rtol=1e-5,
+                             atol=1e-6)
+  assert not np.allclose(g.apply(variables, noise[1])[:4],
+                         g.apply(variables, noise[1, :4]), atol=1e-3)
 
 
 def test_pacgan_protocol_sets_the_public_code_settings():

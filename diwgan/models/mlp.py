@@ -23,7 +23,10 @@ class BatchStatsNorm(nn.Module):
   mutable `batch_stats` collection in the train state (`flax.linen.BatchNorm`
   with `use_running_average=False` is the same computation, but writes
   running averages that the generic step would have to carry). Evaluation
-  therefore normalises with the statistics of the evaluation batch.
+  therefore normalises with the statistics of the evaluation batch, unless
+  fixed statistics are passed in a 'population' collection (see
+  `population_statistics`); with the 'batch_moments' collection mutable the
+  layer records the moments it used.
 
   Example:
     >>> import jax, jax.numpy as jnp
@@ -41,10 +44,61 @@ class BatchStatsNorm(nn.Module):
     features = x.shape[-1]
     scale = self.param("scale", nn.initializers.ones, (features,))
     bias = self.param("bias", nn.initializers.zeros, (features,))
-    mean = jnp.mean(x, axis=0, keepdims=True)
-    var = jnp.var(x, axis=0, keepdims=True)
+    if self.has_variable("population", "mean"):
+      mean = self.get_variable("population", "mean")[None]
+      var = self.get_variable("population", "var")[None]
+    else:
+      mean = jnp.mean(x, axis=0, keepdims=True)
+      var = jnp.var(x, axis=0, keepdims=True)
+      # Recorded only where asked for (`population_statistics`): never at
+      # init, so the moments stay out of the parameters and the train state.
+      if (self.is_mutable_collection("batch_moments")
+          and not self.is_initializing()):
+        self.sow("batch_moments", "mean", mean[0])
+        self.sow("batch_moments", "var", var[0])
     return ((x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale[None]
             + bias[None])
+
+
+def population_statistics(module: nn.Module, variables, inputs: jax.Array):
+  """Every `BatchStatsNorm` layer's batch moments, averaged over batches.
+
+  The population statistics of a batch-normalised network at fixed
+  parameters: the mean over `inputs`' batches of each layer's batch mean
+  and batch variance (the value a moving average of them settles at while
+  the parameters stay put). Passed back as the 'population' collection,
+  they normalise every batch with the same moments, as inference-mode
+  batch norm does.
+
+  Args:
+    module: the network (e.g. an `MLPGenerator` with `batch_norm=True`).
+    variables: its variables ({'params': ...}).
+    inputs: (batches, b, ...) inputs, one training-size batch per row.
+
+  Returns:
+    {'population': {...}} for `module.apply({**variables, **result}, x)`;
+    {'population': {}} when the network has no batch-norm layer.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> g = MLPGenerator(2, (4,), batch_norm=True)
+    >>> z = jax.random.normal(jax.random.key(0), (3, 8, 16))
+    >>> v = g.init(jax.random.key(1), z[0])
+    >>> stats = population_statistics(g, v, z)
+    >>> x = g.apply({**v, **stats}, z[0])  # z[0] normalised like any batch
+    >>> x.shape
+    (8, 2)
+  """
+  def moments(batch):
+    _, recorded = module.apply(variables, batch, mutable=["batch_moments"])
+    # `sow` keeps a tuple per name (one entry per call of the layer).
+    return jax.tree.map(lambda values: values[0],
+                        recorded.get("batch_moments", {}),
+                        is_leaf=lambda leaf: isinstance(leaf, tuple))
+
+  per_batch = jax.vmap(moments)(inputs)
+  return {"population": jax.tree.map(lambda m: jnp.mean(m, axis=0),
+                                     per_batch)}
 
 
 class MLP(nn.Module):

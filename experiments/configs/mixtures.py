@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.discriminator_maxout = 1  # > 1: maxout hidden layers of that many pieces
   config.init_std = 0.0  # > 0: N(0, init_std^2) kernels, zero biases
   config.simultaneous_updates = False  # G's gradient against D before its update
+  config.shared_draws = False  # G's loss reuses D's real batch and noise
   # The named protocol these settings came from (`apply_protocol`).
   config.protocol = "diwgan"
 
@@ -93,6 +94,11 @@ def base_config() -> ml_collections.ConfigDict:
   # The quality bar of `seconds_to_quality` in final_metrics.json: every mode
   # and at least this HQS.
   config.eval.quality_hqs = 0.8
+  # > 0 (with generator_batch_norm): normalise the evaluation samples with
+  # G's batch-norm moments averaged over this many batches of batch_size
+  # (inference-mode batch norm, as PacGAN's code evaluates); 0: with the
+  # evaluation batch's own moments.
+  config.eval.population_statistics = 0
 
   # Scale (docs/scaling.md): devices splitting the global batch_size (0: all
   # devices of all processes) and seeds config.seed + i trained under vmap.
