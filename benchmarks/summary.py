@@ -26,6 +26,7 @@ import re
 from matplotlib.figure import Figure
 
 from experiments import published
+from experiments.configs import mixtures
 from experiments import registry
 from experiments import report
 
@@ -858,6 +859,27 @@ PACGAN_GRID_NETWORKS = (
      "results.json", None, "diwgan_noweights"),
 )
 PACGAN_GRID_NETWORK_STEPS = (10_000, 20_000, 30_000, 40_000)
+# The preset with the two details of PacGAN's code it leaves out by default
+# (shared draws, inference-mode batch norm at evaluation), 3 seeds: PacGAN2
+# and the GAN (PacGAN with packs of one), both to 100,000 steps, beside the
+# preset's own runs.
+GAN_GRID_40K = "docs/results/reproduction/gan_grid_40k/results.json"
+CODE_DRAWS_PACGAN = ("docs/results/reproduction/pacgan_code_draws/"
+                     "pacgan_grid_100k/results.json")
+CODE_DRAWS_GAN = ("docs/results/reproduction/pacgan_code_draws/"
+                  "gan_grid_100k/results.json")
+CODE_DRAWS_LABEL = ("with the code's shared draws and inference-mode batch "
+                    "norm at evaluation")
+CODE_DRAWS_RUNS = (PACGAN_GRID_100K, CODE_DRAWS_PACGAN, GAN_GRID_40K,
+                   CODE_DRAWS_GAN)
+CODE_DRAWS_LATE = (PACGAN_GRID_100K, CODE_DRAWS_PACGAN, CODE_DRAWS_GAN)
+CODE_DRAWS_LABELS = {
+    PACGAN_GRID_100K: "PacGAN2, the preset",
+    CODE_DRAWS_PACGAN: f"PacGAN2, the preset {CODE_DRAWS_LABEL}",
+    GAN_GRID_40K: "GAN, the preset",
+    CODE_DRAWS_GAN: (f"GAN (PacGAN with packs of one), the preset "
+                     f"{CODE_DRAWS_LABEL}"),
+}
 # BMS-VAE-GAN at 4,000 steps, seed 0, the ring's tuned rates: the defaults
 # (from the ring's 4,000-step table and the grid's tuning run at the same
 # rates) and one changed setting per variant.
@@ -1625,6 +1647,37 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
           + "\n".join(lines))
 
 
+def block_late_level(data, paths=CODE_DRAWS_LATE, labels=CODE_DRAWS_LABELS,
+                     first_step=60_000):
+  """Where a preset's runs sit late in a run at a constant rate, where single
+  evaluations swing: per results file, the mean over its seeds and over
+  every evaluation from `first_step` on of the modes and the HQS %, and at
+  how many of those evaluations the seed means meet the bar of the paper's
+  row (the last evaluation alone decides the reproduction table's cell)."""
+  lines = ["| runs | seeds | evaluations | mean modes | mean HQS % | "
+           "evaluations meeting the bar | file |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+  for path in paths:
+    results = data(path)
+    rows = published.PUBLISHED[results["protocol"]["preset"]]
+    pack_size = results["protocol"]["overrides"].get(
+        "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
+    for (dataset, method), runs in cells(results).items():
+      row = rows[(dataset, published.method_key(method, pack_size))]
+      steps = [p["step"] for p in runs[0]["curve"] if p["step"] >= first_step]
+      modes = [report.mean_std(_curve_values(runs, step, "modes"))[0]
+               for step in steps]
+      hqs = [report.mean_std(_curve_values(runs, step, "hqs", 100))[0]
+             for step in steps]
+      met = sum(published.meets_bar(m, h, row) for m, h in zip(modes, hqs))
+      lines.append(
+          f"| {labels.get(path, NAMES[method])} | {len(runs)} | "
+          f"{steps[0]:,} to {steps[-1]:,} ({len(steps)}) | "
+          f"{sum(modes) / len(modes):.1f} | {sum(hqs) / len(hqs):.1f} | "
+          f"{met} of {len(steps)} | `{path}` |")
+  return "\n".join(lines)
+
+
 VEEGAN_PROTOCOL = "docs/results/reproduction/veegan_50k/results.json"
 # DIW-GAN and the matched distance alone in the same preset, to the same
 # length; their rows follow the baselines' in the trajectory block.
@@ -1633,12 +1686,13 @@ VEEGAN_PROTOCOL_RUNS = (VEEGAN_PROTOCOL, VEEGAN_DIW)
 
 
 def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
-                              every=10_000):
+                              every=10_000, labels=None):
   """Modes / HQS % (means over seeds) of a preset's runs every `every`
   steps, beside the published row of the paper whose preset they ran
   (recorded in each results.json, the same in all of `paths`): whether a
   cell that misses is still moving at the end of its run, and where the
-  other methods in the same preset stand at the same step."""
+  other methods in the same preset stand at the same step. `labels` maps a
+  path to the name its rows carry (default: the method's)."""
   files = [data(path) for path in paths]
   presets = {results["protocol"]["preset"] for results in files}
   if len(presets) != 1:
@@ -1655,12 +1709,14 @@ def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
   datasets = list(dict.fromkeys(
       d for results in files for d in results["protocol"]["configs"]))
   for dataset in datasets:
-    for results, by_cell in zip(files, file_cells):
+    for path, results, by_cell in zip(paths, files, file_cells):
+      pack_size = results["protocol"]["overrides"].get(
+          "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
       for method in results["protocol"]["methods"]:
         runs = by_cell.get((dataset, method))
         if not runs:
           continue
-        row = rows.get((dataset, method))
+        row = rows.get((dataset, published.method_key(method, pack_size)))
         printed = ("no published row" if row is None
                    else f"{row['modes']:g} / {row['hqs']:.1f}")
         values = []
@@ -1670,7 +1726,8 @@ def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
               "-" if len(at) < len(runs) else
               f"{report.mean_std([p['modes'] for p in at])[0]:.1f} / "
               f"{report.mean_std([100 * p['hqs'] for p in at])[0]:.1f}")
-        lines.append(f"| {dataset} | {NAMES[method]} | {printed} | "
+        name = (labels or {}).get(path, NAMES[method])
+        lines.append(f"| {dataset} | {name} | {printed} | "
                      + " | ".join(values) + " |")
   seeds = sorted({len(results["protocol"]["seeds"]) for results in files})
   sources = ", ".join(f"`{path}`" for path in paths)
@@ -1872,6 +1929,10 @@ BLOCKS = {
     "bms-diagnosis": block_bms_diagnosis,
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
     "veegan-protocol-trajectory": block_protocol_trajectory,
+    "pacgan-code-draws-level": block_late_level,
+    "pacgan-code-draws-trajectory": functools.partial(
+        block_protocol_trajectory, paths=CODE_DRAWS_RUNS, every=20_000,
+        labels=CODE_DRAWS_LABELS),
     "pacgan-grid-networks": block_pacgan_grid_networks,
     "bms-variants": block_bms_variants,
     "bms-pacgan-variants": block_bms_pacgan_variants,
