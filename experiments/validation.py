@@ -255,6 +255,12 @@ def validate_fields(config: ml_collections.ConfigDict) -> None:
           "batch_size", config.batch_size,
           f"must be a multiple of config.methods.pacgan.pack_size={pack} "
           "(PacGAN packs the batch)")
+  if (config.get("eval", {}).get("population_statistics", 0)
+      and not config.get("generator_batch_norm", False)):
+    raise ConfigError(
+        "eval.population_statistics", config.eval.population_statistics,
+        "must be 0 unless config.generator_batch_norm=True (G has no batch "
+        "norm to evaluate in inference mode)")
   if config.get("tensorboard", False) and not tensorboard.available():
     raise ConfigError(
         "tensorboard", True,

@@ -114,6 +114,17 @@ def test_pacgan_batch_must_split_into_packs():
   _validate_mog(config)
 
 
+def test_population_statistics_need_batch_norm_in_g():
+  config = mixtures.get_config("grid")
+  config.eval.population_statistics = 20
+  with pytest.raises(validation.ConfigError,
+                     match="generator_batch_norm=True") as error:
+    _validate_mog(config)
+  assert error.value.field == "eval.population_statistics"
+  config.generator_batch_norm = True
+  _validate_mog(config)
+
+
 def test_image_rules():
   config = image_sets.get_config("stacked_digits")
   config.eval.classifier.min_accuracy = 2.0
