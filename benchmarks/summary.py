@@ -873,10 +873,15 @@ CODE_DRAWS_LABEL = ("with the code's shared draws and inference-mode batch "
 CODE_DRAWS_RUNS = (PACGAN_GRID_100K, CODE_DRAWS_PACGAN, GAN_GRID_40K,
                    CODE_DRAWS_GAN)
 CODE_DRAWS_LATE = (PACGAN_GRID_100K, CODE_DRAWS_PACGAN, CODE_DRAWS_GAN)
+# The same PacGAN2 runs continued at their constant rate to 200,000 steps.
+CODE_DRAWS_PACGAN_200K = ("docs/results/reproduction/pacgan_code_draws/"
+                          "pacgan_grid_200k/results.json")
 CODE_DRAWS_LABELS = {
     PACGAN_GRID_100K: "PacGAN2, the preset",
     CODE_DRAWS_PACGAN: f"PacGAN2, the preset {CODE_DRAWS_LABEL}",
     GAN_GRID_40K: "GAN, the preset",
+    CODE_DRAWS_PACGAN_200K: (f"PacGAN2, the preset {CODE_DRAWS_LABEL}, "
+                             "to 200,000 steps"),
     CODE_DRAWS_GAN: (f"GAN (PacGAN with packs of one), the preset "
                      f"{CODE_DRAWS_LABEL}"),
 }
@@ -1930,6 +1935,12 @@ BLOCKS = {
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
     "veegan-protocol-trajectory": block_protocol_trajectory,
     "pacgan-code-draws-level": block_late_level,
+    "pacgan-200k-trajectory": functools.partial(
+        block_protocol_trajectory, paths=(CODE_DRAWS_PACGAN_200K,),
+        every=20_000, labels=CODE_DRAWS_LABELS),
+    "pacgan-200k-level": functools.partial(
+        block_late_level, paths=(CODE_DRAWS_PACGAN_200K,),
+        first_step=150_000),
     "pacgan-code-draws-trajectory": functools.partial(
         block_protocol_trajectory, paths=CODE_DRAWS_RUNS, every=20_000,
         labels=CODE_DRAWS_LABELS),
