@@ -217,9 +217,11 @@ class Trainer:
       discriminator of the start of the step (both players update from the
       same point, as in the ALI/PacGAN code) instead of the one just updated
       (alternating updates, the default).
-    shared_draws: the generator's loss reuses the real batch and the noise
-      of the last discriminator update instead of drawing its own (the
-      ALI/PacGAN code computes both players' losses from one x and one z).
+    shared_draws: the generator's loss gets the real batch and the loss
+      key of the last discriminator update instead of its own (the
+      ALI/PacGAN code computes both players' losses from one x and one z);
+      the noise is then the same where the method draws it from the loss
+      key alike in both losses.
     axis_name: name of the device axis when the step runs under shard_map
       (see `diwgan.parallel`); gradients and metrics are averaged over it,
       and noise and real data are the global batch's rows of this device.
@@ -306,9 +308,9 @@ class Trainer:
     )
 
     if self.shared_draws:
-      # The last D update's keys: the same real rows and, since every
-      # method draws its noise from the loss key the same way in both
-      # losses, the same z.
+      # The last D update's keys: the same real rows, and the same z where
+      # a method's two losses draw their noise from the loss key alike
+      # (PacGAN, GNE, the Unrolled GAN; docs/baselines.md).
       g_real_key, g_key = jax.random.split(d_keys[-1])
     real = self._sample_real(g_real_key)
     g_sees = state.discriminator_params if self.simultaneous else d_params
