@@ -380,6 +380,8 @@ def _section_block(path, section):
 # The README command on a 2-core AMD EPYC with AVX-512 and VP2INTERSECT:
 # the GAN beside DIW-GAN at the defaults, then DIW-GAN at diw.history = 5.
 TIME_TO_QUALITY_ZEN5 = "benchmarks/results/time_to_quality_zen5.json"
+# One step profiled on the same CPU (family 26), idle.
+STEP_ZEN5 = "benchmarks/results/step_zen5.json"
 
 
 def block_time_to_quality_sitting(data, path=TIME_TO_QUALITY_AVX512):
@@ -1975,6 +1977,7 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
     "diw-history5": block_diw_history5,
+    "step-zen5": functools.partial(block_step_sitting, path=STEP_ZEN5),
     "time-to-quality-zen5": functools.partial(
         block_time_to_quality_sitting, path=TIME_TO_QUALITY_ZEN5),
     "ttq-gan-ratio-zen5": functools.partial(
