@@ -26,7 +26,6 @@ import re
 from matplotlib.figure import Figure
 
 from experiments import published
-from experiments.configs import mixtures
 from experiments import registry
 from experiments import report
 
@@ -1667,10 +1666,8 @@ def block_late_level(data, paths=CODE_DRAWS_LATE, labels=CODE_DRAWS_LABELS,
   for path in paths:
     results = data(path)
     rows = published.PUBLISHED[results["protocol"]["preset"]]
-    pack_size = results["protocol"]["overrides"].get(
-        "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
     for (dataset, method), runs in cells(results).items():
-      row = rows[(dataset, published.method_key(method, pack_size))]
+      row = rows[(dataset, report.published_key(results["protocol"], method))]
       steps = [p["step"] for p in runs[0]["curve"] if p["step"] >= first_step]
       modes = [report.mean_std(_curve_values(runs, step, "modes"))[0]
                for step in steps]
@@ -1717,13 +1714,12 @@ def block_protocol_trajectory(data, paths=VEEGAN_PROTOCOL_RUNS,
       d for results in files for d in results["protocol"]["configs"]))
   for dataset in datasets:
     for path, results, by_cell in zip(paths, files, file_cells):
-      pack_size = results["protocol"]["overrides"].get(
-          "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
       for method in results["protocol"]["methods"]:
         runs = by_cell.get((dataset, method))
         if not runs:
           continue
-        row = rows.get((dataset, published.method_key(method, pack_size)))
+        row = rows.get(
+            (dataset, report.published_key(results["protocol"], method)))
         printed = ("no published row" if row is None
                    else f"{row['modes']:g} / {row['hqs']:.1f}")
         values = []

@@ -517,6 +517,14 @@ def _plot_image_curves(results: Dict[str, Any], path: str) -> None:
   fig.savefig(path, dpi=100)
 
 
+def published_key(protocol: Dict[str, Any], method: str) -> str:
+  """The key in `published.PUBLISHED` of `method`'s runs in a results.json
+  `protocol`: PacGAN's carries the pack size those runs used."""
+  pack_size = protocol["overrides"].get(
+      "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
+  return published_rows.method_key(method, pack_size)
+
+
 def reproduction_table(results: Dict[str, Any],
                        preset: Optional[str] = None,
                        only_published: bool = False) -> str:
@@ -542,8 +550,6 @@ def reproduction_table(results: Dict[str, Any],
   published_third = third is not None
   third = third or "jsd"
   third_name = {"reverse_kl": "reverse KL", "jsd": "JSD"}[third]
-  pack_size = protocol["overrides"].get(
-      "methods.pacgan.pack_size", mixtures.PACGAN_PACK_SIZE)
   lines = [
       "",
       f"## Beside the {preset} paper's published rows",
@@ -566,7 +572,7 @@ def reproduction_table(results: Dict[str, Any],
 
   for dataset in protocol["configs"]:
     for method in protocol["methods"]:
-      key = published_rows.method_key(method, pack_size)
+      key = published_key(protocol, method)
       row = rows.get((dataset, key))
       done = [r for r in _runs_of(results, dataset, method)
               if r["status"] == "done"]
