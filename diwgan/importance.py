@@ -187,12 +187,19 @@ def generator_weights(
   any_filled = state.count > 0
   mask = jnp.where(any_filled, mask, 1.0)
   buffer_kde = kde_lib.fit_kde(points, bandwidth=bandwidth, weights=mask)
+  # One pass per chunk (`kde_log_density`'s bound shift): a latent far from
+  # every buffered one gets -inf, i.e. weight 0, as its density relative to
+  # the batch's densest one would underflow to anyway.
   log_density = kde_lib.kde_log_density(
-      buffer_kde, latents, chunk_size=chunk_size
+      buffer_kde, latents, chunk_size=chunk_size, single_pass=True
   )
   # exp(log p - max) keeps the ratio exact where the densities themselves
-  # would underflow float32 in high dimension.
-  relative = jnp.exp(log_density - jnp.max(log_density))
+  # would underflow float32 in high dimension. Every latent that far (the
+  # generator moved by many buffer deviations in one step) gives uniform
+  # weights.
+  peak = jnp.max(log_density)
+  relative = jnp.where(
+      jnp.isfinite(peak), jnp.exp(log_density - peak), jnp.ones_like(log_density))
   weights = shape_weights(relative, exponent=exponent, clip=clip)
   return jax.lax.stop_gradient(
       jnp.where(any_filled, weights, jnp.ones_like(weights))

@@ -46,25 +46,29 @@ def _scipy_log_density(points, queries, bandwidth, weights=None):
   return reference.logpdf(queries.astype(np.float64).T)
 
 
+@pytest.mark.parametrize("single_pass", [False, True])
 @pytest.mark.parametrize("dim", [1, 2, 3, 8])
 @pytest.mark.parametrize("bandwidth", ["scott", "silverman", 0.5])
-def test_log_density_matches_scipy(dim, bandwidth):
+def test_log_density_matches_scipy(dim, bandwidth, single_pass):
   points, queries, _ = _well_conditioned(dim, 600, dim)
   kde = kde_lib.fit_kde(points, bandwidth=bandwidth)
-  ours = kde_lib.kde_log_density(kde, queries, chunk_size=128)  # 600 % 128 != 0
+  ours = kde_lib.kde_log_density(  # 600 % 128 != 0
+      kde, queries, chunk_size=128, single_pass=single_pass)
   expected = _scipy_log_density(points, queries, bandwidth)
   chex.assert_shape(ours, (queries.shape[0],))
   np.testing.assert_allclose(ours, expected, rtol=_RTOL, atol=_ATOL)
 
 
+@pytest.mark.parametrize("single_pass", [False, True])
 @pytest.mark.parametrize("dim", [1, 3, 8])
 @pytest.mark.parametrize("bandwidth", ["scott", "silverman", 0.3])
-def test_weighted_log_density_matches_scipy(dim, bandwidth):
+def test_weighted_log_density_matches_scipy(dim, bandwidth, single_pass):
   points, queries, rng = _well_conditioned(10 + dim, 600, dim)
   weights = rng.uniform(0.1, 2.0, size=600)
   weights[rng.permutation(600)[:150]] = 0.0  # masked points
   kde = kde_lib.fit_kde(points, bandwidth=bandwidth, weights=weights)
-  ours = kde_lib.kde_log_density(kde, queries, chunk_size=200)  # divides n
+  ours = kde_lib.kde_log_density(  # 200 divides n
+      kde, queries, chunk_size=200, single_pass=single_pass)
   expected = _scipy_log_density(points, queries, bandwidth, weights)
   np.testing.assert_allclose(ours, expected, rtol=_RTOL, atol=_ATOL)
   # And against scipy's own pdf with the zeros kept in.
@@ -330,3 +334,36 @@ def test_one_dimensional_points_and_errors():
     kde_lib.kde_log_density(
         kde_lib.fit_kde(rng.normal(size=(10, 2))), np.zeros((4, 3))
     )
+
+
+def test_single_pass_far_queries_and_its_documented_limit():
+  """The bound shift: far outside the cloud as scipy; -inf only in a gap."""
+  # Outside the cloud's radius the bound follows the query out: a query 40
+  # bandwidths beyond the data keeps scipy's (very negative) log density.
+  points = np.array([[0.0], [1.0], [2.0]], np.float32)
+  kde = kde_lib.fit_kde(points, bandwidth=0.5)
+  queries = np.array([[1.0], [10.0], [-20.0]], np.float32)
+  ours = kde_lib.kde_log_density(kde, queries, single_pass=True)
+  expected = _scipy_log_density(points, queries, 0.5)
+  assert expected[2] < -300  # far past float32's exp range
+  np.testing.assert_allclose(ours, expected, rtol=_RTOL, atol=_ATOL)
+  # Midway between two clusters 40 bandwidths apart, inside the radius: the
+  # documented -inf, where the running max keeps scipy's finite value.
+  points = np.array([[-20.0], [-19.0], [19.0], [20.0]], np.float32)
+  kde = kde_lib.fit_kde(points, bandwidth=0.02)
+  middle = np.array([[0.0]], np.float32)
+  assert np.isneginf(kde_lib.kde_log_density(kde, middle, single_pass=True))
+  np.testing.assert_allclose(
+      kde_lib.kde_log_density(kde, middle),
+      _scipy_log_density(points, middle, 0.02), rtol=_RTOL)
+
+
+def test_single_pass_gradient_matches_running_max():
+  points, queries, _ = _well_conditioned(7, 300, 3)
+  kde = kde_lib.fit_kde(points)
+
+  def total(single_pass):
+    return jax.grad(lambda q: jnp.sum(kde_lib.kde_log_density(
+        kde, q, chunk_size=64, single_pass=single_pass)))(jnp.asarray(queries))
+
+  np.testing.assert_allclose(total(True), total(False), rtol=1e-4, atol=1e-5)

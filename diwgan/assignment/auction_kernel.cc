@@ -27,6 +27,11 @@
 
 #include "xla/ffi/api/ffi.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
+#define DIWGAN_X86 1
+#include <immintrin.h>
+#endif
+
 namespace ffi = xla::ffi;
 
 namespace {
@@ -134,6 +139,113 @@ inline __attribute__((always_inline)) BestTwo RowBestTwo(
   return out;
 }
 
+// The generic row pass (AVX2, SSE and other CPUs), as a policy of
+// `SolveWith`.
+template <int Lanes, int Chains>
+struct VectorRows {
+  static inline __attribute__((always_inline)) BestTwo BestAndSecond(
+      const float* row, const float* prices, int m) {
+    return RowBestTwo<Lanes, Chains>(row, prices, m);
+  }
+  static inline __attribute__((always_inline)) float Best(
+      const float* row, const float* prices, int m) {
+    return RowBestTwo<Lanes, Chains>(row, prices, m).best;
+  }
+};
+
+#ifdef DIWGAN_X86
+// The AVX-512 row pass: full 512-bit registers, and no column bookkeeping
+// in the pass over the row. A running pair (largest, second largest) takes
+// a value v as (max(b, v), max(s, min(b, v))), and two pairs merge as
+// (max(b1, b2), max(s1, s2, min(b1, b2))): the second largest counts a tie
+// with the largest, as the max over every column but the chosen one does.
+// Maxima and minima only, so the pass returns the values the generic pass
+// returns (no value is NaN: benefits and prices are finite). The first
+// column attaining the best is then found by a scan that stops there.
+struct Avx512Rows {
+  static inline __attribute__((target("avx512f"), always_inline)) void Take(
+      __m512& best, __m512& second, __m512 value) {
+    second = _mm512_max_ps(second, _mm512_min_ps(best, value));
+    best = _mm512_max_ps(best, value);
+  }
+  static inline __attribute__((target("avx512f"), always_inline)) void Merge(
+      __m512& best, __m512& second, __m512 other_best, __m512 other_second) {
+    const __m512 low = _mm512_min_ps(best, other_best);
+    best = _mm512_max_ps(best, other_best);
+    second = _mm512_max_ps(_mm512_max_ps(second, other_second), low);
+  }
+  // Columns [start, start + 16).
+  static inline __attribute__((target("avx512f"), always_inline)) __m512
+  Values(const float* row, const float* prices, int start) {
+    return _mm512_sub_ps(_mm512_loadu_ps(row + start),
+                         _mm512_loadu_ps(prices + start));
+  }
+  // Columns [start, m), fewer than 16: -inf past the row.
+  static inline __attribute__((target("avx512f"), always_inline)) __m512
+  Tail(const float* row, const float* prices, int start, int m) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (m - start)) - 1u);
+    return _mm512_mask_sub_ps(_mm512_set1_ps(kNegInf), mask,
+                              _mm512_maskz_loadu_ps(mask, row + start),
+                              _mm512_maskz_loadu_ps(mask, prices + start));
+  }
+  template <bool kWantSecond>
+  static inline __attribute__((target("avx512f"), always_inline)) BestTwo
+  Pass(const float* row, const float* prices, int m) {
+    const __m512 neg_inf = _mm512_set1_ps(kNegInf);
+    __m512 b0 = neg_inf, b1 = neg_inf, b2 = neg_inf, b3 = neg_inf;
+    __m512 s0 = neg_inf, s1 = neg_inf, s2 = neg_inf, s3 = neg_inf;
+    int j = 0;
+    for (; j + 64 <= m; j += 64) {
+      const __m512 v0 = Values(row, prices, j);
+      const __m512 v1 = Values(row, prices, j + 16);
+      const __m512 v2 = Values(row, prices, j + 32);
+      const __m512 v3 = Values(row, prices, j + 48);
+      if (kWantSecond) {
+        Take(b0, s0, v0); Take(b1, s1, v1); Take(b2, s2, v2); Take(b3, s3, v3);
+      } else {
+        b0 = _mm512_max_ps(b0, v0); b1 = _mm512_max_ps(b1, v1);
+        b2 = _mm512_max_ps(b2, v2); b3 = _mm512_max_ps(b3, v3);
+      }
+    }
+    for (; j + 16 <= m; j += 16) Take(b0, s0, Values(row, prices, j));
+    if (j < m) Take(b0, s0, Tail(row, prices, j, m));
+    Merge(b0, s0, b1, s1);
+    Merge(b2, s2, b3, s3);
+    Merge(b0, s0, b2, s2);
+    // Lanes: swap 256-bit halves, 128-bit quarters, then within 128 bits.
+    Merge(b0, s0, _mm512_shuffle_f32x4(b0, b0, _MM_SHUFFLE(1, 0, 3, 2)),
+          _mm512_shuffle_f32x4(s0, s0, _MM_SHUFFLE(1, 0, 3, 2)));
+    Merge(b0, s0, _mm512_shuffle_f32x4(b0, b0, _MM_SHUFFLE(2, 3, 0, 1)),
+          _mm512_shuffle_f32x4(s0, s0, _MM_SHUFFLE(2, 3, 0, 1)));
+    Merge(b0, s0, _mm512_permute_ps(b0, _MM_SHUFFLE(1, 0, 3, 2)),
+          _mm512_permute_ps(s0, _MM_SHUFFLE(1, 0, 3, 2)));
+    Merge(b0, s0, _mm512_permute_ps(b0, _MM_SHUFFLE(2, 3, 0, 1)),
+          _mm512_permute_ps(s0, _MM_SHUFFLE(2, 3, 0, 1)));
+    BestTwo out{_mm512_cvtss_f32(b0), _mm512_cvtss_f32(s0), m};
+    if (!kWantSecond) return out;
+    const __m512 best = _mm512_set1_ps(out.best);
+    for (int t = 0; t < m; t += 16) {
+      const __m512 values =
+          t + 16 <= m ? Values(row, prices, t) : Tail(row, prices, t, m);
+      const __mmask16 equal = _mm512_cmp_ps_mask(values, best, _CMP_EQ_OQ);
+      if (equal != 0) {
+        out.column = t + __builtin_ctz(static_cast<unsigned>(equal));
+        break;
+      }
+    }
+    return out;
+  }
+  static __attribute__((target("avx512f"))) BestTwo
+  BestAndSecond(const float* row, const float* prices, int m) {
+    return Pass<true>(row, prices, m);
+  }
+  static __attribute__((target("avx512f"))) float Best(
+      const float* row, const float* prices, int m) {
+    return Pass<false>(row, prices, m).best;
+  }
+};
+#endif
+
 struct Problem {
   const float* benefit;  // (n, n)
   float* prices;         // (n,)
@@ -147,7 +259,7 @@ struct Problem {
 };
 
 // Solves one problem in place; returns the bids made.
-template <int Lanes, int Chains>
+template <typename Rows>
 inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
   const int n = p.n;
   float* prices = p.prices;
@@ -170,7 +282,7 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
     while (!stack.empty() && rounds < p.max_rounds) {
       const int person = stack.back();
       stack.pop_back();
-      const BestTwo bid = RowBestTwo<Lanes, Chains>(
+      const BestTwo bid = Rows::BestAndSecond(
           p.benefit + static_cast<size_t>(person) * n, prices, n);
       // A single column has no second best: any finite increment works.
       const float second = std::isfinite(bid.second) ? bid.second
@@ -209,7 +321,7 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
     eps = target > floor ? target : floor;
     for (int i = 0; i < n; ++i) {
       const float* row = p.benefit + static_cast<size_t>(i) * n;
-      const float best = RowBestTwo<Lanes, Chains>(row, prices, n).best;
+      const float best = Rows::Best(row, prices, n);
       const int column = assign[i];
       if (row[column] - prices[column] < best - eps) {
         owner[column] = -1;
@@ -227,13 +339,12 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
 // slower) and the AVX2 code with 4 (8 spill its 16 registers); one chain,
 // the kernel before, was slower than either in interleaved runs. Without
 // AVX2 (SSE, 4 lanes), 4 chains ran about as fast as AVX2 on the same CPU.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
-#define DIWGAN_X86 1
-__attribute__((target("avx512f"))) int32_t SolveAvx512(Problem& p) {
-  return SolveWith<8, 8>(p);
+#ifdef DIWGAN_X86
+__attribute__((target("avx512f"), flatten)) int32_t SolveAvx512(Problem& p) {
+  return SolveWith<Avx512Rows>(p);
 }
 __attribute__((target("avx2"))) int32_t SolveAvx2(Problem& p) {
-  return SolveWith<8, 4>(p);
+  return SolveWith<VectorRows<8, 4>>(p);
 }
 #endif
 
@@ -258,7 +369,7 @@ int32_t Solve(Problem& p) {
   if (level == 2) return SolveAvx512(p);
   if (level == 1) return SolveAvx2(p);
 #endif
-  return SolveWith<4, 4>(p);
+  return SolveWith<VectorRows<4, 4>>(p);
 }
 
 ffi::Error GaussSeidelAuctionImpl(
