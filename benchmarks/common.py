@@ -58,6 +58,11 @@ def machine_info() -> dict:
       "load_average_start": list(os.getloadavg()),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
+      # Caps on the instruction set the run could use, where set: XLA's
+      # code generation (`--xla_cpu_max_isa`) and the auction kernel's path.
+      **{key: os.environ[name] for key, name in (
+          ("xla_flags", "XLA_FLAGS"),
+          ("auction_isa_cap", "DIWGAN_AUCTION_ISA")) if os.environ.get(name)},
   }
 
 

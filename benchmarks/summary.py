@@ -63,7 +63,10 @@ def _machine(results):
           f"{p.get('cpu_count', '?')} cores, "
           f"JAX {p.get('jax', '?')} ({p.get('backend', '?')}); "
           f"load average {start} at the start, {end} at the end; "
-          f"{p.get('date', '?')}")
+          f"{p.get('date', '?')}"
+          + "".join(f"; {label} `{p[key]}`" for key, label in (
+              ("xla_flags", "XLA_FLAGS"),
+              ("auction_isa_cap", "DIWGAN_AUCTION_ISA")) if p.get(key)))
 
 
 def _busy_flag(results):
@@ -381,6 +384,7 @@ def _section_block(path, section):
 TIME_TO_QUALITY_ZEN5 = "benchmarks/results/time_to_quality_zen5.json"
 # One step profiled on the same CPU (family 26), idle.
 STEP_ZEN5 = "benchmarks/results/step_zen5.json"
+STEP_ZEN5_BEFORE = "benchmarks/results/step_zen5_before.json"
 
 
 def block_time_to_quality_sitting(data, path=TIME_TO_QUALITY_AVX512):
@@ -394,6 +398,9 @@ SIDE_BY_SIDE = (("pacgan_tuned_30k_side_by_side", "pacgan", "PacGAN"),
 # The Xeon sitting's DIW-GAN side is its GAN-ratio setting's DIW-GAN runs.
 SIDE_BY_SIDE_XEON = (SIDE_BY_SIDE[0],
                      ("defaults_same_sitting", "diwgan", "DIW-GAN"))
+# The Zen 5 sitting after the cheaper step: PacGAN beside DIW-GAN's runs of
+# the GAN-ratio setting.
+SIDE_BY_SIDE_ZEN5 = (SIDE_BY_SIDE[0], ("cheaper_step", "diwgan", "DIW-GAN"))
 
 
 def _sitting_runs(data, tag, method, path=TIME_TO_QUALITY_AVX512):
@@ -410,10 +417,11 @@ def _mean(values):
 
 
 def block_ttq_gan_ratio(data, path=TIME_TO_QUALITY_AVX512,
-                        diw_tag="defaults_same_sitting"):
+                        diw_tag="defaults_same_sitting",
+                        gan_tag="defaults_same_sitting"):
   """Target 1 in one sitting: DIW-GAN's loop rate (its `diw_tag` runs)
-  against the GAN's (`defaults_same_sitting`)."""
-  gan = _sitting_runs(data, "defaults_same_sitting", "gan", path)
+  against the GAN's (its `gan_tag` runs)."""
+  gan = _sitting_runs(data, gan_tag, "gan", path)
   diw = _sitting_runs(data, diw_tag, "diwgan", path)
   if len(gan) != len(diw):
     raise ValueError(f"{diw_tag}: GAN and DIW-GAN seeds differ")
@@ -1097,16 +1105,18 @@ def _rerun_cells(data, base_path, reruns_paths):
 DIW_HISTORY5 = "docs/results/diw_history5/results.json"
 
 
-def block_diw_history5(data):
-  """DIW-GAN's cells at `diw.history` = 5 beside Table 1's (the default
-  10), per seed: modes / HQS % / steps to the bar."""
-  before, after = cells(data(TABLE1)), cells(data(DIW_HISTORY5))
+def block_diw_beside_table1(data, path=DIW_HISTORY5, column="history",
+                            labels=("10 (Table 1)", "5")):
+  """DIW-GAN's cells of the runs in `path` beside Table 1's, per seed:
+  modes / HQS % / steps to the bar (`labels`: Table 1's row, then theirs,
+  in the `column` column)."""
+  before, after = cells(data(TABLE1)), cells(data(path))
   num_modes = data(TABLE1)["protocol"]["num_modes"]
-  lines = ["| data set | history | seeds | modes | HQS % | JSD | bar reached "
+  lines = [f"| data set | {column} | seeds | modes | HQS % | JSD | bar reached "
            "| per seed: modes / HQS % / steps to the bar |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-  for dataset in data(DIW_HISTORY5)["protocol"]["configs"]:
-    for label, table in (("10 (Table 1)", before), ("5", after)):
+  for dataset in data(path)["protocol"]["configs"]:
+    for label, table in zip(labels, (before, after)):
       runs = sorted(table[dataset, "diwgan"], key=lambda r: r["seed"])
       st = _stats(runs)
       seeds = ", ".join(
@@ -1329,23 +1339,35 @@ def block_machine(data):
   return "\n".join(lines)
 
 
+# The README's sittings of its command: (results file, setting tag, note).
+QUICKSTART_SITTINGS = (
+    ("benchmarks/results/time_to_quality.json", "defaults",
+     ", before the step was made cheaper (docs/RESULTS.md, \"A cheaper step"
+     " on the same CPU\")"),
+    (TIME_TO_QUALITY_ZEN5, "cheaper_step", ""),
+)
+
+
 def block_quickstart(data):
-  """The README command's time, from the time-to-quality benchmark."""
-  results = data("benchmarks/results/time_to_quality.json")
-  runs = [r for r in results["runs"] if r.get("tag") == "defaults"
-          and r["config"] == "ring" and r["method"] == "diwgan"
-          and "error" not in r]
-  reached = [r for r in runs if r["seconds_to_quality"] is not None]
-  p = results["platform"]
-  return (
-      f"On a {p['cpu_count']}-core {p.get('cpu_model', 'CPU')} "
-      f"({_avx512(p)}), one run at a time, the command took "
-      f"{_range([r['wall_seconds'] for r in runs])} s end to end and reached"
-      f" all {runs[0]['modes']} modes with HQS >= 80% after "
-      f"{_range([r['seconds_to_quality'] for r in reached])} s in "
-      f"{len(reached)} of {len(runs)} seeds (final HQS "
-      f"{_range([100 * r['hqs'] for r in runs], '{:.1f}')}%; "
-      "`benchmarks/results/time_to_quality.json`).")
+  """The README command's time, from the time-to-quality sittings."""
+  lines = []
+  for path, tag, note in QUICKSTART_SITTINGS:
+    results = data(path)
+    runs = [r for r in results["runs"] if r.get("tag") == tag
+            and r["config"] == "ring" and r["method"] == "diwgan"
+            and "error" not in r]
+    reached = [r for r in runs if r["seconds_to_quality"] is not None]
+    p = results["platform"]
+    lines.append(
+        f"On a {p['cpu_count']}-core {p.get('cpu_model', 'CPU')} "
+        f"({_avx512(p)}), one run at a time, the command took "
+        f"{_range([r['wall_seconds'] for r in runs])} s end to end and "
+        f"reached all {runs[0]['modes']} modes with HQS >= 80% after "
+        f"{_range([r['seconds_to_quality'] for r in reached])} s in "
+        f"{len(reached)} of {len(runs)} seeds (final HQS "
+        f"{_range([100 * r['hqs'] for r in runs], '{:.1f}')}%; "
+        f"`{path}`, setting `{tag}`){note}.")
+  return "\n\n".join(lines)
 
 
 def block_readme_findings(data):
@@ -1972,8 +1994,21 @@ BLOCKS = {
         block_ttq_side_by_side, path=TIME_TO_QUALITY_XEON_BEFORE,
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
-    "diw-history5": block_diw_history5,
+    "diw-history5": block_diw_beside_table1,
     "step-zen5": functools.partial(block_step_sitting, path=STEP_ZEN5),
+    "step-zen5-before": functools.partial(
+        block_step_sitting, path=STEP_ZEN5_BEFORE),
+    "step-before-after-zen5": functools.partial(
+        block_step_before_after, before=STEP_ZEN5_BEFORE, after=STEP_ZEN5),
+    "ttq-gan-ratio-zen5-cheaper-step": functools.partial(
+        block_ttq_gan_ratio, path=TIME_TO_QUALITY_ZEN5,
+        diw_tag="cheaper_step", gan_tag="cheaper_step"),
+    "ttq-within-a-minute-zen5-cheaper-step": functools.partial(
+        block_ttq_within_a_minute, path=TIME_TO_QUALITY_ZEN5,
+        tag="cheaper_step"),
+    "ttq-side-by-side-zen5": functools.partial(
+        block_ttq_side_by_side, path=TIME_TO_QUALITY_ZEN5,
+        settings=SIDE_BY_SIDE_ZEN5),
     "time-to-quality-zen5": functools.partial(
         block_time_to_quality_sitting, path=TIME_TO_QUALITY_ZEN5),
     "ttq-gan-ratio-zen5": functools.partial(

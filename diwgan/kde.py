@@ -214,9 +214,10 @@ def kde_log_density(
   rounding wherever the query is within about 13 kernel bandwidths
   (`exp(-87)`, float32's range) of a point beyond what `c` accounts for, and
   `-inf` past that (a query far from every point but inside the cloud's
-  radius, e.g. midway between two distant clusters). About 1.7x faster on
-  the CPU at 5,120 points and 512 queries (docs/benchmarks.md); DIW-GAN's
-  generator weights use it (`diwgan.importance.generator_weights`).
+  radius, e.g. midway between two distant clusters). DIW-GAN's generator
+  weights use it (`diwgan.importance.generator_weights`); what it saves in
+  a training step is the "KDE weights" piece of the step profiles in
+  docs/RESULTS.md.
 
   Accuracy: in float32 the expanded square loses about
   `eps * ||W (x - mean)||^2` nats, which grows like `1 / factor**2`. With

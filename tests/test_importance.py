@@ -46,6 +46,28 @@ def test_generator_weights_proportional_to_scipy_kde_density():
   np.testing.assert_allclose(np.mean(got), 1.0, rtol=1e-5)
 
 
+def test_generator_weights_of_far_latents():
+  """One far latent: weight 0, as its relative density underflows to; every
+  latent far: uniform weights, not NaN."""
+  rng = np.random.default_rng(2)
+  state = _filled_state(rng, history=2, batch=32, steps=2)
+  latents = rng.normal(size=(32, 2)).astype(np.float32)
+  # A latent well inside the buffer's radius but far from every point:
+  # between the cloud and a distant copy of it.
+  far_state = importance.update_importance_state(
+      state, np.asarray(state.latents[0]) + 1e3, np.ones(32, np.float32))
+  # (A small fixed bandwidth factor: under Scott's rule two clusters alone
+  # widen the kernel to about their gap.)
+  got = np.asarray(importance.generator_weights(
+      np.concatenate([latents[:31], [[500.0, 500.0]]]).astype(np.float32),
+      far_state, bandwidth=0.01))
+  assert got[-1] == 0.0 and np.all(np.isfinite(got))
+  np.testing.assert_allclose(np.mean(got), 1.0, rtol=1e-5)
+  everything_far = np.full((32, 2), 500.0, np.float32) + latents * 1e-3
+  np.testing.assert_array_equal(importance.generator_weights(
+      everything_far, far_state, bandwidth=0.01), np.ones(32))
+
+
 def test_target_weights_are_normalised_mean_distance():
   rng = np.random.default_rng(1)
   state = _filled_state(rng, history=4, batch=8, steps=3)

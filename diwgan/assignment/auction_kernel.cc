@@ -41,9 +41,10 @@ namespace {
 constexpr float kMinRelativeEps = 4.0f * std::numeric_limits<float>::epsilon();
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// The row pass keeps `Chains` independent running maxima of `Lanes`
-// float32 lanes (8 in a 256-bit register with AVX2 or AVX-512, 4 in a
-// 128-bit SSE one), so that their chains of compare and blend overlap. How
+// The generic row pass (AVX2, SSE and CPUs other than x86-64) keeps
+// `Chains` independent running maxima of `Lanes` float32 lanes (8 in a
+// 256-bit AVX2 register, 4 in a 128-bit SSE one), so that their chains of
+// compare and blend overlap. How
 // many lanes and chains pay depends on the registers, so `Solve` picks
 // them per instruction set. Vectors wider than the target's registers
 // compile to scalar code (8 lanes without AVX ran several times slower
@@ -333,12 +334,17 @@ inline __attribute__((always_inline)) int32_t SolveWith(Problem& p) {
   return rounds;
 }
 
-// One build for every x86-64 CPU: the same code compiled per instruction
-// set, picked at run time. On the recorded ring problems (n = 512), on a
-// 2-core Intel Xeon, the AVX-512 code was fastest with 8 chains (16 were
-// slower) and the AVX2 code with 4 (8 spill its 16 registers); one chain,
-// the kernel before, was slower than either in interleaved runs. Without
-// AVX2 (SSE, 4 lanes), 4 chains ran about as fast as AVX2 on the same CPU.
+// One build for every x86-64 CPU: the same phase loop compiled per
+// instruction set, picked at run time. On the recorded ring problems
+// (n = 512), on a 2-core Intel Xeon, the generic pass was fastest with 4
+// chains in AVX2 (8 spill its 16 registers) and 8 chains of 8 lanes in
+// AVX-512; one chain, the kernel before, was slower than either in
+// interleaved runs. Without AVX2 (SSE, 4 lanes), 4 chains ran about as fast
+// as AVX2 on the same CPU. The AVX-512 pass of `Avx512Rows` replaced the
+// generic one there: what it saves is in the auction piece of the step
+// profiles before and after (docs/RESULTS.md, "A cheaper step on the same
+// CPU"). `flatten` inlines its row pass (a target-specific function) into
+// the loop.
 #ifdef DIWGAN_X86
 __attribute__((target("avx512f"), flatten)) int32_t SolveAvx512(Problem& p) {
   return SolveWith<Avx512Rows>(p);
