@@ -385,6 +385,10 @@ TIME_TO_QUALITY_ZEN5 = "benchmarks/results/time_to_quality_zen5.json"
 # One step profiled on the same CPU (family 26), idle.
 STEP_ZEN5 = "benchmarks/results/step_zen5.json"
 STEP_ZEN5_BEFORE = "benchmarks/results/step_zen5_before.json"
+# The same CPU with AVX2 caps (XLA_FLAGS, DIWGAN_AUCTION_ISA), before and
+# after the cheaper step.
+STEP_ZEN5_AVX2 = "benchmarks/results/step_zen5_avx2.json"
+STEP_ZEN5_AVX2_BEFORE = "benchmarks/results/step_zen5_avx2_before.json"
 
 
 def block_time_to_quality_sitting(data, path=TIME_TO_QUALITY_AVX512):
@@ -1103,6 +1107,7 @@ def _rerun_cells(data, base_path, reruns_paths):
 # DIW-GAN with `diw.history` = 5 (half the default buffer, so half the KDE
 # weights' work), 3 seeds on the ring, the grid and the cube.
 DIW_HISTORY5 = "docs/results/diw_history5/results.json"
+DIW_CHEAPER_STEP = "docs/results/diw_cheaper_step/results.json"
 
 
 def block_diw_beside_table1(data, path=DIW_HISTORY5, column="history",
@@ -1995,11 +2000,19 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
     "diw-history5": block_diw_beside_table1,
+    "diw-cheaper-step": functools.partial(
+        block_diw_beside_table1, path=DIW_CHEAPER_STEP, column="step",
+        labels=("Table 1", "cheaper step")),
     "step-zen5": functools.partial(block_step_sitting, path=STEP_ZEN5),
     "step-zen5-before": functools.partial(
         block_step_sitting, path=STEP_ZEN5_BEFORE),
     "step-before-after-zen5": functools.partial(
         block_step_before_after, before=STEP_ZEN5_BEFORE, after=STEP_ZEN5),
+    "step-before-after-zen5-avx2": functools.partial(
+        block_step_before_after, before=STEP_ZEN5_AVX2_BEFORE,
+        after=STEP_ZEN5_AVX2),
+    "step-zen5-avx2": functools.partial(
+        block_step_sitting, path=STEP_ZEN5_AVX2),
     "ttq-gan-ratio-zen5-cheaper-step": functools.partial(
         block_ttq_gan_ratio, path=TIME_TO_QUALITY_ZEN5,
         diw_tag="cheaper_step", gan_tag="cheaper_step"),
