@@ -291,6 +291,8 @@ def kde_log_density(
     outside = jnp.maximum(jnp.sqrt(query_sq) - radius, 0.0)
     bound = jax.lax.stop_gradient(
         jnp.max(log_weights) + 0.5 * query_sq - 0.5 * outside**2)
+    # All weights zero: -inf, as the running max gives, not NaN.
+    bound = jnp.where(jnp.isfinite(bound), bound, 0.0)
 
     def bounded_step(total, chunk_data):
       chunk_points, chunk_terms = chunk_data

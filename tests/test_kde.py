@@ -367,3 +367,11 @@ def test_single_pass_gradient_matches_running_max():
         kde, q, chunk_size=64, single_pass=single_pass)))(jnp.asarray(queries))
 
   np.testing.assert_allclose(total(True), total(False), rtol=1e-4, atol=1e-5)
+
+
+def test_single_pass_all_zero_weights_give_minus_infinity_as_running_max():
+  kde = kde_lib.fit_kde(np.arange(3.0)[:, None], bandwidth=0.5,
+                        weights=np.zeros(3))
+  for single_pass in (False, True):
+    assert np.isneginf(kde_lib.kde_log_density(
+        kde, np.ones((2, 1)), single_pass=single_pass)).all()

@@ -6,7 +6,9 @@
 // with the same float32 arithmetic, so it returns the same prices, assignment
 // and bid count as the pure-JAX loop. XLA:CPU runs a `while_loop` iteration
 // in about as long as the bid itself takes, and a solve is ~16k bids at
-// n = 512; here a bid is one SIMD pass over a row (docs/benchmarks.md).
+// n = 512; here a bid is one SIMD pass over a row (with AVX-512, then a scan
+// for the first column attaining its best, which stops there;
+// docs/benchmarks.md).
 //
 // The JAX side normalises the costs to benefits in [-1, 0] (forbidden pairs
 // get -2 (n + 1)), shifts the prices, applies the warm start and passes:
