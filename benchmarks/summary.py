@@ -64,9 +64,14 @@ def _machine(results):
           f"JAX {p.get('jax', '?')} ({p.get('backend', '?')}); "
           f"load average {start} at the start, {end} at the end; "
           f"{p.get('date', '?')}"
-          + "".join(f"; {label} `{p[key]}`" for key, label in (
-              ("xla_flags", "XLA_FLAGS"),
-              ("auction_isa_cap", "DIWGAN_AUCTION_ISA")) if p.get(key)))
+          + "".join(f"; {label} `{p[key]}`" for key, label in _ISA_CAPS
+                    if p.get(key)))
+
+
+# Instruction-set caps a benchmark may have run under
+# (`benchmarks.common.machine_info`): platform key, environment variable.
+_ISA_CAPS = (("xla_flags", "XLA_FLAGS"),
+             ("auction_isa_cap", "DIWGAN_AUCTION_ISA"))
 
 
 def _busy_flag(results):
@@ -953,8 +958,11 @@ def _avx512(platform):
   extensions = platform.get("vector_extensions")
   if extensions is None:
     return "vector extensions not recorded"
+  caps = [f"{label} `{platform[key]}`" for key, label in _ISA_CAPS
+          if platform.get(key)]
   return (f"{extensions}; "
-          + ("AVX-512" if "avx512" in extensions else "no AVX-512"))
+          + ("AVX-512" if "avx512" in extensions else "no AVX-512")
+          + (f", capped: {', '.join(caps)}" if caps else ""))
 
 
 def _load_note(platform):
