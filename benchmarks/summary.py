@@ -894,12 +894,17 @@ CODE_DRAWS_LATE = (PACGAN_GRID_100K, CODE_DRAWS_PACGAN, CODE_DRAWS_GAN)
 # The same PacGAN2 runs continued at their constant rate to 200,000 steps.
 CODE_DRAWS_PACGAN_200K = ("docs/results/reproduction/pacgan_code_draws/"
                           "pacgan_grid_200k/results.json")
+# And on to the code's full length, 400,000 steps.
+CODE_DRAWS_PACGAN_400K = ("docs/results/reproduction/pacgan_code_draws/"
+                          "pacgan_grid_400k/results.json")
 CODE_DRAWS_LABELS = {
     PACGAN_GRID_100K: "PacGAN2, the preset",
     CODE_DRAWS_PACGAN: f"PacGAN2, the preset {CODE_DRAWS_LABEL}",
     GAN_GRID_40K: "GAN, the preset",
     CODE_DRAWS_PACGAN_200K: (f"PacGAN2, the preset {CODE_DRAWS_LABEL}, "
                              "to 200,000 steps"),
+    CODE_DRAWS_PACGAN_400K: (f"PacGAN2, the preset {CODE_DRAWS_LABEL}, "
+                             "to 400,000 steps"),
     CODE_DRAWS_GAN: (f"GAN (PacGAN with packs of one), the preset "
                      f"{CODE_DRAWS_LABEL}"),
 }
@@ -1689,21 +1694,25 @@ def block_pacgan_grid_trajectory(data, first_step=60_000):
 
 
 def block_late_level(data, paths=CODE_DRAWS_LATE, labels=CODE_DRAWS_LABELS,
-                     first_step=60_000):
+                     first_step=60_000, windows=None):
   """Where a preset's runs sit late in a run at a constant rate, where single
   evaluations swing: per results file, the mean over its seeds and over
   every evaluation from `first_step` on of the modes and the HQS %, and at
   how many of those evaluations the seed means meet the bar of the paper's
-  row (the last evaluation alone decides the reproduction table's cell)."""
+  row (the last evaluation alone decides the reproduction table's cell).
+  `windows`, (first, last) step pairs (last None: to the end), gives a row
+  per window instead."""
   lines = ["| runs | seeds | evaluations | mean modes | mean HQS % | "
            "evaluations meeting the bar | file |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
   for path in paths:
     results = data(path)
     rows = published.PUBLISHED[results["protocol"]["preset"]]
-    for (dataset, method), runs in cells(results).items():
+    for ((dataset, method), runs), (first, last) in itertools.product(
+        cells(results).items(), windows or ((first_step, None),)):
       row = rows[(dataset, report.published_key(results["protocol"], method))]
-      steps = [p["step"] for p in runs[0]["curve"] if p["step"] >= first_step]
+      steps = [p["step"] for p in runs[0]["curve"] if p["step"] >= first
+               and (last is None or p["step"] <= last)]
       modes = [report.mean_std(_curve_values(runs, step, "modes"))[0]
                for step in steps]
       hqs = [report.mean_std(_curve_values(runs, step, "hqs", 100))[0]
@@ -1968,6 +1977,12 @@ BLOCKS = {
     "pacgan-grid-trajectory": block_pacgan_grid_trajectory,
     "veegan-protocol-trajectory": block_protocol_trajectory,
     "pacgan-code-draws-level": block_late_level,
+    "pacgan-400k-trajectory": functools.partial(
+        block_protocol_trajectory, paths=(CODE_DRAWS_PACGAN_400K,),
+        every=40_000, labels=CODE_DRAWS_LABELS),
+    "pacgan-400k-level": functools.partial(
+        block_late_level, paths=(CODE_DRAWS_PACGAN_400K,),
+        windows=((150_000, 200_000), (200_000, 300_000), (300_000, None))),
     "pacgan-200k-trajectory": functools.partial(
         block_protocol_trajectory, paths=(CODE_DRAWS_PACGAN_200K,),
         every=20_000, labels=CODE_DRAWS_LABELS),
