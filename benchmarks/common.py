@@ -44,6 +44,13 @@ def vector_extensions() -> str:
   return "unknown"
 
 
+# Caps on the instruction set a run could use, recorded where set: XLA's
+# code generation (`--xla_cpu_max_isa`) and the auction kernel's path.
+# (platform key, environment variable).
+ISA_CAPS = (("xla_flags", "XLA_FLAGS"),
+            ("auction_isa_cap", "DIWGAN_AUCTION_ISA"))
+
+
 def machine_info() -> dict:
   """What ran the benchmark: CPU, cores, JAX backend and device, load."""
   return {
@@ -58,11 +65,8 @@ def machine_info() -> dict:
       "load_average_start": list(os.getloadavg()),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
-      # Caps on the instruction set the run could use, where set: XLA's
-      # code generation (`--xla_cpu_max_isa`) and the auction kernel's path.
-      **{key: os.environ[name] for key, name in (
-          ("xla_flags", "XLA_FLAGS"),
-          ("auction_isa_cap", "DIWGAN_AUCTION_ISA")) if os.environ.get(name)},
+      **{key: os.environ[name] for key, name in ISA_CAPS
+         if os.environ.get(name)},
   }
 
 

@@ -25,6 +25,7 @@ import re
 
 from matplotlib.figure import Figure
 
+from benchmarks import common
 from experiments import published
 from experiments import registry
 from experiments import report
@@ -64,14 +65,13 @@ def _machine(results):
           f"JAX {p.get('jax', '?')} ({p.get('backend', '?')}); "
           f"load average {start} at the start, {end} at the end; "
           f"{p.get('date', '?')}"
-          + "".join(f"; {label} `{p[key]}`" for key, label in _ISA_CAPS
-                    if p.get(key)))
+          + "".join(f"; {cap}" for cap in _isa_caps(p)))
 
 
-# Instruction-set caps a benchmark may have run under
-# (`benchmarks.common.machine_info`): platform key, environment variable.
-_ISA_CAPS = (("xla_flags", "XLA_FLAGS"),
-             ("auction_isa_cap", "DIWGAN_AUCTION_ISA"))
+def _isa_caps(platform):
+  """The instruction-set caps a benchmark ran under, as `VARIABLE `value``."""
+  return [f"{name} `{platform[key]}`" for key, name in common.ISA_CAPS
+          if platform.get(key)]
 
 
 def _busy_flag(results):
@@ -963,8 +963,7 @@ def _avx512(platform):
   extensions = platform.get("vector_extensions")
   if extensions is None:
     return "vector extensions not recorded"
-  caps = [f"{label} `{platform[key]}`" for key, label in _ISA_CAPS
-          if platform.get(key)]
+  caps = _isa_caps(platform)
   return (f"{extensions}; "
           + ("AVX-512" if "avx512" in extensions else "no AVX-512")
           + (f", capped: {', '.join(caps)}" if caps else ""))

@@ -272,10 +272,10 @@ def kde_log_density(
   query_sq = jnp.sum(white_queries**2, axis=-1)  # (q,)
   # Zero weights give -inf, which drops out of the logsumexp exactly.
   log_weights = jnp.where(weights > 0, jnp.log(weights), -jnp.inf)
+  point_sq = jnp.sum(white_points**2, axis=-1)  # (n,)
   # Per-point constant part of the exponent: log w_i - 0.5 ||W p_i||^2.
-  point_terms = log_weights - 0.5 * jnp.sum(white_points**2, axis=-1)
+  point_terms = log_weights - 0.5 * point_sq
 
-  white_points_all = white_points
   white_points = jnp.pad(white_points, ((0, pad), (0, 0)))
   point_terms = jnp.pad(point_terms, (0, pad), constant_values=-jnp.inf)
   white_points = white_points.reshape(num_chunks, chunk, dim)
@@ -286,8 +286,7 @@ def kde_log_density(
     # Every exponent is at most its query's bound (docstring), so the sum of
     # exp(exponent - bound) neither overflows nor needs a max pass. The bound
     # only stabilises, so it carries no gradient.
-    radius = jnp.sqrt(jnp.max(jnp.where(
-        weights > 0, jnp.sum(white_points_all**2, axis=-1), 0.0)))
+    radius = jnp.sqrt(jnp.max(jnp.where(weights > 0, point_sq, 0.0)))
     outside = jnp.maximum(jnp.sqrt(query_sq) - radius, 0.0)
     bound = jax.lax.stop_gradient(
         jnp.max(log_weights) + 0.5 * query_sq - 0.5 * outside**2)
