@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 import jax
 import numpy as np
 
+from experiments import compilation_cache
+
 
 def cpu_model() -> str:
   """The CPU model name from /proc/cpuinfo (or `platform.processor()`)."""
@@ -31,17 +33,12 @@ def cpu_model() -> str:
 
 def vector_extensions() -> str:
   """The CPU's wide vector extensions (AVX2, AVX-512 ...) from /proc/cpuinfo."""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("flags"):
-          flags = set(line.split(":", 1)[1].split())
-          found = sorted(f for f in flags
-                         if f in ("avx", "avx2", "fma") or f.startswith("avx512"))
-          return ", ".join(found) or "no AVX"
-  except OSError:
-    pass
-  return "unknown"
+  flags = compilation_cache.cpu_flags()
+  if not flags:
+    return "unknown"
+  found = sorted(f for f in flags
+                 if f in ("avx", "avx2", "fma") or f.startswith("avx512"))
+  return ", ".join(found) or "no AVX"
 
 
 # Caps on the instruction set a run could use, recorded where set: XLA's

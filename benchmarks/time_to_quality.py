@@ -20,6 +20,15 @@ into `<root>/<tag>/<config>_<method>_seed<seed>`, and records per run:
   `steps_per_sec_first` over its first `FIRST_STEPS` (1,500) steps alone;
 - the final modes, strict modes, HQS and JSD, and the load average before
   and after the run.
+
+The compiled programs (`experiments.compilation_cache`), `--compilation_cache`:
+- `cold` (default): each run starts with an empty cache of its own,
+  `<workdir>/jax_cache`, and fills it: a user's first run;
+- `warm`: the runs of a tag share `<root>/<tag>/jax_cache`, which an untimed
+  run of the same config and method (the first seed, into
+  `<root>/<tag>/warmup_<config>_<method>`) fills first: a user's later runs;
+- `off`: no cache (`--compilation_cache=`), as every run was before the
+  cache existed.
 Results already in `--output` (same tag, config, method, seed) are kept and
 not rerun, so an interrupted sweep continues where it stopped; `--reread`
 recomputes their run-file fields from the workdirs still on disk.
@@ -47,15 +56,25 @@ def _read_jsonl(path):
     return [json.loads(line) for line in f if line.strip()]
 
 
-def run_one(config, method, seed, overrides, workdir):
-  """Runs one command into a fresh `workdir`; returns its measurements."""
+CACHE_MODES = ("cold", "warm", "off")
+
+
+def run_one(config, method, seed, overrides, workdir, cache="cold"):
+  """Runs one command into a fresh `workdir`; returns its measurements.
+
+  `cache`: "cold" (a fresh cache in the workdir), "off", or the folder of a
+  shared cache.
+  """
   if os.path.exists(workdir):
     raise FileExistsError(
         f"{workdir} exists: a resumed run would not time the whole command; "
         "remove it or use another --root/--tag.")
+  cache_dir = {"cold": os.path.join(workdir, "jax_cache"),
+               "off": ""}.get(cache, cache)
   command = [sys.executable, "-m", "experiments.mog", f"--config={config}",
              f"--method={method}", f"--config.seed={seed}",
-             f"--workdir={workdir}", *overrides]
+             f"--workdir={workdir}", f"--compilation_cache={cache_dir}",
+             *overrides]
   load_before = list(os.getloadavg())
   start = time.perf_counter()
   done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -109,6 +128,10 @@ def main():
   parser.add_argument("--tag", default="defaults",
                       help="name of this setting in the output")
   parser.add_argument("--root", default="runs/time_to_quality")
+  parser.add_argument(
+      "--compilation_cache", choices=CACHE_MODES, default="cold",
+      help="cold: each run fills a fresh cache; warm: a shared cache filled "
+      "first by an untimed run; off: none (see the module's docstring)")
   parser.add_argument("--output",
                       default="benchmarks/results/time_to_quality.json")
   parser.add_argument(
@@ -134,16 +157,28 @@ def main():
   done = {(r["tag"], r["config"], r["method"], r["seed"])
           for r in results["runs"] if "error" not in r}
   results["runs"] = [r for r in results["runs"] if "error" not in r]
+  seeds = [int(s) for s in args.seeds.split(",")]
   for config in args.configs.split(","):
     for method in args.methods.split(","):
-      for seed in [int(s) for s in args.seeds.split(",")]:
+      cache = args.compilation_cache
+      if cache == "warm":
+        cache = os.path.join(args.root, args.tag, "jax_cache")
+        warmup = os.path.join(args.root, args.tag,
+                              f"warmup_{config}_{method}")
+        if not all((args.tag, config, method, seed) in done
+                   for seed in seeds) and not os.path.exists(warmup):
+          filled = run_one(config, method, seeds[0], overrides, warmup, cache)
+          if "error" in filled:
+            raise RuntimeError(f"The warm-up run failed: {filled['error']}")
+      for seed in seeds:
         if (args.tag, config, method, seed) in done:
           continue
         workdir = os.path.join(args.root, args.tag,
                                f"{config}_{method}_seed{seed}")
         row = {"tag": args.tag, "config": config, "method": method,
                "seed": seed, "overrides": args.overrides,
-               **run_one(config, method, seed, overrides, workdir)}
+               "compilation_cache": args.compilation_cache,
+               **run_one(config, method, seed, overrides, workdir, cache)}
         results["runs"].append(row)
         print(json.dumps({k: v for k, v in row.items()
                           if k not in ("command", "error")}), flush=True)

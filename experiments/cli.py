@@ -24,6 +24,7 @@ from ml_collections.config_flags import config_flags
 
 from diwgan import autoencoder
 from diwgan import checkpointing
+from experiments import compilation_cache
 from experiments import flags_util
 from experiments import loop
 from experiments import records
@@ -95,6 +96,11 @@ def run(
         "protocol", None, list(protocols), "Train in a paper's protocol "
         "(networks, noise, batch, optimizer, length; docs/baselines.md, "
         "'Protocol presets'); --config.<field> overrides still apply.")
+  cache_flag = flags.DEFINE_string(
+      "compilation_cache", compilation_cache.default_directory(),
+      "Keep compiled programs here (a subfolder per CPU kind), so that a "
+      "later run with the same programs and shapes, any seed, skips most "
+      "of its compilation; empty: off (experiments.compilation_cache).")
   initialize_distributed = define_distributed_flags()
 
   def main(argv):
@@ -102,6 +108,8 @@ def run(
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     std_logging.getLogger("absl").addFilter(_QuietCheckpointer())
     initialize_distributed()
+    if cache_flag.value:
+      compilation_cache.enable(cache_flag.value)
     config = config_flag.value
     with config.unlocked():
       if method_flag.value is not None:

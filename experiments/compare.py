@@ -89,6 +89,7 @@ from diwgan import autoencoder as autoencoder_lib
 from diwgan.data import images as image_data
 from diwgan.data import mog as mog_data
 from experiments import cli
+from experiments import compilation_cache
 from experiments.configs import image_sets
 from experiments.configs import mixtures
 from experiments import flags_util
@@ -1003,8 +1004,8 @@ _STEP_COSTS = flags.DEFINE_string(
     "`python -m benchmarks.method_steps`.")
 _COMPILATION_CACHE = flags.DEFINE_bool(
     "compilation_cache", True, "Keep compiled programs in <workdir>/"
-    "jax_cache, so that the seeds of one (data set, method) and reruns "
-    "compile once.")
+    "jax_cache (a subfolder per CPU kind), so that the seeds of one (data "
+    "set, method) and reruns compile once (experiments.compilation_cache).")
 DEFAULT_WORKDIR = os.path.join("runs", "compare")
 DEFAULT_SEEDS = 10
 
@@ -1065,8 +1066,7 @@ def _main(argv):
   learning_rates = (_LEARNING_RATES.value if _TUNED_LEARNING_RATES.value
                     else "config")
   if _COMPILATION_CACHE.value:
-    jax.config.update("jax_compilation_cache_dir",
-                      os.path.join(workdir, "jax_cache"))
+    compilation_cache.enable(os.path.join(workdir, "jax_cache"))
   overrides = config_flags.get_override_values(flags.FLAGS["config"])
   try:
     family = family_of(_CONFIGS.value)

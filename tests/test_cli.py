@@ -18,12 +18,17 @@ def _run(*args, timeout=300):
 
 
 def test_cli_trains_with_overrides(tmp_path):
+  cache = tmp_path / "cache"
   result = _run(
       "--config=grid", "--method=gan", f"--workdir={tmp_path}",
       "--config.num_steps=20", "--config.log_every=10",
       "--config.eval.every=10", "--config.checkpoint_every=10",
-      "--config.batch_size=64")
+      "--config.batch_size=64", f"--compilation_cache={cache}")
   assert result.returncode == 0, result.stderr[-3000:]
+  # The compiled programs are kept, in one folder for this CPU kind.
+  (kind,) = os.listdir(cache)
+  assert any(name.startswith("jit_train_steps-")
+             for name in os.listdir(cache / kind))
   with open(tmp_path / "config.json") as f:
     config = json.load(f)
   assert config["dataset"] == "grid" and config["method"] == "gan"

@@ -1,0 +1,80 @@
+"""`experiments.compilation_cache`: where compiled programs are kept, and
+that a later compilation of the same program loads them."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from experiments import compilation_cache
+
+_SETTINGS = ("jax_compilation_cache_dir",
+             "jax_persistent_cache_min_compile_time_secs")
+
+
+@pytest.fixture
+def restore_cache_settings(monkeypatch):
+  """Gives the process back its own cache settings after the test."""
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  saved = {name: jax.config.values[name] for name in _SETTINGS}
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+  compilation_cache.jax_cache.reset_cache()
+
+
+def test_host_key_names_the_cpu_kind(monkeypatch):
+  monkeypatch.setattr(compilation_cache, "cpu_flags",
+                      lambda: frozenset({"sse2", "avx2", "fma"}))
+  avx2 = compilation_cache.host_key()
+  monkeypatch.setattr(compilation_cache, "cpu_flags",
+                      lambda: frozenset({"fma", "avx2", "sse2"}))
+  assert compilation_cache.host_key() == avx2  # the order does not matter
+  monkeypatch.setattr(compilation_cache, "cpu_flags",
+                      lambda: frozenset({"sse2", "avx2", "fma", "avx512f"}))
+  assert compilation_cache.host_key() != avx2
+  assert len(avx2) == 12 and int(avx2, 16) >= 0
+
+
+def test_default_directory_follows_xdg_cache_home(monkeypatch, tmp_path):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  assert compilation_cache.default_directory() == str(
+      tmp_path / "diwgan" / "jax")
+  monkeypatch.delenv("XDG_CACHE_HOME")
+  assert compilation_cache.default_directory() == os.path.join(
+      os.path.expanduser("~"), ".cache", "diwgan", "jax")
+
+
+def test_a_second_compilation_loads_the_first(tmp_path,
+                                              restore_cache_settings):
+  del restore_cache_settings
+  events = []
+  listen = lambda name, **kwargs: events.append(name)
+  jax.monitoring.register_event_listener(listen)
+  path = compilation_cache.enable(str(tmp_path))
+  assert path == str(tmp_path / compilation_cache.host_key())
+
+  def program(x):  # a program no other test compiles
+    return jnp.cumsum(jnp.sin(x) * 7.25) / 3.0
+
+  x = jnp.arange(37.0)
+  first = jax.jit(program)(x)
+  written = os.listdir(path)
+  assert any(name.startswith("jit_program-") for name in written), written
+  hits = events.count("/jax/compilation_cache/cache_hits")
+  jax.clear_caches()  # what a new process starts from
+  second = jax.jit(program)(x)
+  assert events.count("/jax/compilation_cache/cache_hits") > hits
+  assert sorted(os.listdir(path)) == sorted(written)
+  assert jnp.array_equal(first, second)
+  jax.monitoring.unregister_event_listener(listen)
+
+
+def test_the_environment_choice_stands(tmp_path, monkeypatch,
+                                       restore_cache_settings):
+  del restore_cache_settings
+  before = jax.config.values["jax_compilation_cache_dir"]
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "user"))
+  assert compilation_cache.enable(str(tmp_path / "ours")) is None
+  assert jax.config.values["jax_compilation_cache_dir"] == before
