@@ -95,15 +95,13 @@ def train_autoencoder(
   Returns:
     The trained parameters.
   """
-  data = jnp.asarray(data, jnp.float32)
 
-  def sample(batch_key, num):
+  def sample(batch_key, num, data):
     rows = jax.random.randint(batch_key, (num,), 0, data.shape[0])
     return data[rows]
 
-  return train_autoencoder_on_sampler(
-      autoencoder, sample, key, steps=steps, batch_size=batch_size,
-      learning_rate=learning_rate)
+  return _fit(autoencoder, sample, key, jnp.asarray(data, jnp.float32),
+              steps=steps, batch_size=batch_size, learning_rate=learning_rate)
 
 
 def train_autoencoder_on_sampler(
@@ -131,26 +129,40 @@ def train_autoencoder_on_sampler(
   Returns:
     The trained parameters.
   """
-  init_key, loop_key = jax.random.split(key)
+  return _fit(autoencoder, lambda batch_key, num, _: sample(batch_key, num),
+              key, None, steps=steps, batch_size=batch_size,
+              learning_rate=learning_rate)
+
+
+def _fit(autoencoder, sample, key, data, *, steps, batch_size, learning_rate):
+  """The training of both entry points as one compiled program.
+
+  `sample(key, num, data)` draws a batch. The key and the data are the
+  program's arguments, not constants in it, so every seed runs the same
+  program (and loads it from the compilation cache).
+  """
   schedule = optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01)
   tx = optax.adam(schedule)
 
   def loss_fn(params, batch):
     return jnp.mean((autoencoder.apply(params, batch) - batch) ** 2)
 
-  def step(carry, index):
-    params, opt_state = carry
-    batch = sample(jax.random.fold_in(loop_key, index), batch_size)
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return (optax.apply_updates(params, updates), opt_state), loss
-
   @jax.jit
-  def run():
+  def run(key, data):
+    init_key, loop_key = jax.random.split(key)
+
+    def step(carry, index):
+      params, opt_state = carry
+      batch = sample(jax.random.fold_in(loop_key, index), batch_size, data)
+      loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+      updates, opt_state = tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
     # Initialisation inside the one compiled program (op by op it would
     # compile a program per layer).
-    params = autoencoder.init(init_key, sample(loop_key, 1))
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), jnp.arange(steps))
+    params = autoencoder.init(init_key, sample(loop_key, 1, data))
+    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)),
+                                  jnp.arange(steps))
     return params
 
-  return run()
+  return run(key, data)

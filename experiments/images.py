@@ -239,21 +239,23 @@ def _evaluator(config, networks, classifier, key):
   chunk = config.eval.chunk
   stacked = image_data.is_stacked(config.dataset)
 
+  # Keys are arguments, not constants of the programs: every seed runs the
+  # same programs (and loads them from the compilation cache).
   @jax.jit
-  def generate_chunk(generator_params, index):
+  def generate_chunk(generator_params, key, index):
     return networks.generate(
         generator_params, jax.random.fold_in(key, index), chunk)
 
   def evaluate(state):
     num_chunks = math.ceil(config.eval.num_samples / chunk)
     if classifier is None:
-      samples = generate_chunk(state.generator_params, 0)
+      samples = generate_chunk(state.generator_params, key, 0)
       return {"pixel_mean": jnp.mean(samples), "pixel_std": jnp.std(samples)}
     model = classifier()
     labels = jnp.concatenate([
         image_metrics.classify(
             model.module, model.params,
-            generate_chunk(state.generator_params, i))
+            generate_chunk(state.generator_params, key, i))
         for i in range(num_chunks)])[: config.eval.num_samples]
     return {**_coverage_metrics(labels, stacked),
             "classifier_accuracy": model.accuracy}
@@ -266,11 +268,11 @@ def _grid_plotter(config, networks, key):
   grid_size = config.eval.grid_side**2
 
   @jax.jit
-  def generate_grid(generator_params):
+  def generate_grid(generator_params, key):
     return networks.generate(generator_params, key, grid_size)
 
   def plot(state, path):
-    save_grid(generate_grid(state.generator_params),
+    save_grid(generate_grid(state.generator_params, key),
               title=f"{config.dataset} {config.method} step "
               f"{int(state.step)}", path=path)
 

@@ -108,8 +108,10 @@ def build_experiment(
 
   population_batches = config.eval.get("population_statistics", 0)
 
+  # The key is an argument, not a constant of the program: every seed runs
+  # the same program (and loads it from the compilation cache).
   @jax.jit
-  def generate(state):
+  def generate_with(state, eval_key):
     if not (population_batches and config.generator_batch_norm):
       return networks.generate(
           state.generator_params, eval_key, config.eval.num_samples)
@@ -124,6 +126,9 @@ def build_experiment(
     return networks.generator.apply(
         {**variables, **stats},
         networks.sample_noise(eval_key, config.eval.num_samples))
+
+  def generate(state):
+    return generate_with(state, eval_key)
 
   def evaluate(state):
     result = _mixture_metrics(generate(state), mixture, config)
