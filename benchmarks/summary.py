@@ -484,6 +484,42 @@ def block_ttq_within_a_minute(data, path=TIME_TO_QUALITY_XEON,
           + ("met" if len(within) == len(rows) else "**missed**") + ".")
 
 
+# The compilation cache (experiments.compilation_cache) in one idle sitting
+# on the Zen 5: DIW-GAN at the defaults without a cache, with an empty one
+# (a user's first run) and with a filled one (later runs); PacGAN at its
+# best ring settings with an empty and a filled one.
+CACHE_SITTING_ZEN5 = (
+    ("cache_off", "diwgan", "DIW-GAN"),
+    ("cache_cold", "diwgan", "DIW-GAN"),
+    ("cache_warm", "diwgan", "DIW-GAN"),
+    ("pacgan_tuned_30k_cache_cold", "pacgan", "PacGAN"),
+    ("pacgan_tuned_30k_cache_warm", "pacgan", "PacGAN"))
+CACHE_WARM_SIDE_BY_SIDE_ZEN5 = (
+    (CACHE_SITTING_ZEN5[4][0], "pacgan", "PacGAN"),
+    (CACHE_SITTING_ZEN5[2][0], "diwgan", "DIW-GAN"))
+
+
+def block_ttq_compilation_cache(data, path=TIME_TO_QUALITY_ZEN5,
+                                settings=CACHE_SITTING_ZEN5):
+  """The README command without, with an empty and with a filled cache."""
+  lines = [
+      "| method | setting | cache | seeds | to the first 100 steps (s) | "
+      "to quality (s) | reached | wall (s) |",
+      "|---|---|---|---|---|---|---|---|"]
+  for tag, method, label in settings:
+    rows = _sitting_runs(data, tag, method, path)
+    reached = [r["seconds_to_quality"] for r in rows
+               if r["seconds_to_quality"] is not None]
+    lines.append(
+        f"| {label} | {tag} | {rows[0].get('compilation_cache', 'off')} | "
+        f"{len(rows)} | "
+        f"{_mean_std([r['seconds_first_chunk'] for r in rows], '{:.1f}')} | "
+        + (_mean_std(reached, "{:.1f}") if reached else "not reached")
+        + f" | {len(reached)}/{len(rows)} | "
+        f"{_mean_std([r['wall_seconds'] for r in rows], '{:.1f}')} |")
+  return "\n".join(lines)
+
+
 def block_step_before_after(data, before=STEP_XEON_BEFORE, after=STEP_XEON):
   """Target 4: one DIW-GAN step's pieces before and after a change."""
   old, new = data(before), data(after)
@@ -1361,13 +1397,17 @@ QUICKSTART_SITTINGS = (
     ("benchmarks/results/time_to_quality.json", "defaults",
      ", before the step was made cheaper (docs/RESULTS.md, \"A cheaper step"
      " on the same CPU\")"),
-    (TIME_TO_QUALITY_ZEN5, "cheaper_step", ""),
+    (TIME_TO_QUALITY_ZEN5, "cache_cold",
+     ": a first run, which fills the compilation cache"),
+    (TIME_TO_QUALITY_ZEN5, "cache_warm",
+     ": later runs, their programs loaded from the compilation cache"),
 )
 
 
 def block_quickstart(data):
   """The README command's time, from the time-to-quality sittings."""
   lines = []
+  previous = None
   for path, tag, note in QUICKSTART_SITTINGS:
     results = data(path)
     runs = [r for r in results["runs"] if r.get("tag") == tag
@@ -1375,9 +1415,12 @@ def block_quickstart(data):
             and "error" not in r]
     reached = [r for r in runs if r["seconds_to_quality"] is not None]
     p = results["platform"]
+    machine = ("On the same CPU" if path == previous else
+               f"On a {p['cpu_count']}-core {p.get('cpu_model', 'CPU')} "
+               f"({_avx512(p)})")
+    previous = path
     lines.append(
-        f"On a {p['cpu_count']}-core {p.get('cpu_model', 'CPU')} "
-        f"({_avx512(p)}), one run at a time, the command took "
+        f"{machine}, one run at a time, the command took "
         f"{_range([r['wall_seconds'] for r in runs])} s end to end and "
         f"reached all {runs[0]['modes']} modes with HQS >= 80% after "
         f"{_range([r['seconds_to_quality'] for r in reached])} s in "
@@ -2046,6 +2089,10 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_ZEN5),
     "time-to-quality-zen5": functools.partial(
         block_time_to_quality_sitting, path=TIME_TO_QUALITY_ZEN5),
+    "ttq-compilation-cache-zen5": block_ttq_compilation_cache,
+    "ttq-side-by-side-zen5-cache-warm": functools.partial(
+        block_ttq_side_by_side, path=TIME_TO_QUALITY_ZEN5,
+        settings=CACHE_WARM_SIDE_BY_SIDE_ZEN5),
     "ttq-gan-ratio-zen5": functools.partial(
         block_ttq_gan_ratio, path=TIME_TO_QUALITY_ZEN5),
     "ttq-gan-ratio-zen5-history5": functools.partial(

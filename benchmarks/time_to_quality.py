@@ -15,6 +15,9 @@ into `<root>/<tag>/<config>_<method>_seed<seed>`, and records per run:
 - `seconds_to_quality` / `steps_to_quality`: from the run's
   `final_metrics.json`, the first evaluation with every mode and HQS >=
   `eval.quality_hqs` (80%), seconds counted from the process start;
+- `seconds_first_chunk`: from the process start to the end of the first
+  logged chunk of steps (imports, set-up, the first evaluation and the
+  step's compilation: what the compilation cache shortens);
 - `steps_per_sec`: the median over the run's `metrics.jsonl` train records
   (the loop's own rate; the first chunk, which compiles, left out), and
   `steps_per_sec_first` over its first `FIRST_STEPS` (1,500) steps alone;
@@ -102,6 +105,7 @@ def measure(workdir):
   timed = train[1:] or train[:1]
   first = [r for r in timed if r["step"] <= FIRST_STEPS] or timed[:1]
   return {
+      "seconds_first_chunk": train[0]["seconds"],
       "seconds_to_quality": final.get("seconds_to_quality"),
       "steps_to_quality": final.get("steps_to_quality"),
       "steps_per_sec": float(np.median([r["steps_per_sec"] for r in timed])),

@@ -10,7 +10,8 @@ def _write_run(folder, rates):
   """A finished run's files: `rates[i]` is the chunk ending at 100 (i + 1)."""
   folder.mkdir(parents=True)
   records = [{"kind": "eval", "step": 0, "seconds": 1.0}]
-  records += [{"kind": "train", "step": 100 * (i + 1), "steps_per_sec": r}
+  records += [{"kind": "train", "step": 100 * (i + 1), "steps_per_sec": r,
+               "seconds": 1.0 + sum(100 / x for x in rates[:i + 1])}
               for i, r in enumerate(rates)]
   (folder / "metrics.jsonl").write_text(
       "\n".join(json.dumps(r) for r in records) + "\n")
@@ -29,6 +30,7 @@ def test_measure_leaves_out_the_compiling_chunk_and_splits_the_first_steps(
   assert measured["steps_per_sec_first"] == 100.0
   assert measured["steps_per_sec"] == 50.0  # median of 14 x 100, 30 x 50
   assert measured["seconds_to_quality"] == 12.5
+  assert measured["seconds_first_chunk"] == 101.0  # 1 s, then 100 steps at 1/s
   assert (measured["modes"], measured["hqs"], measured["steps"]) == (
       8, 0.9, 4500)
 

@@ -78,3 +78,29 @@ def test_the_environment_choice_stands(tmp_path, monkeypatch,
   monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "user"))
   assert compilation_cache.enable(str(tmp_path / "ours")) is None
   assert jax.config.values["jax_compilation_cache_dir"] == before
+
+
+def test_every_seed_loads_the_programs_of_the_first(tmp_path,
+                                                    restore_cache_settings):
+  """Seeds enter the programs as arguments: seed 1 compiles nothing new."""
+  del restore_cache_settings
+  from experiments.configs import mixtures  # pylint: disable=g-import-not-at-top
+  from experiments import mog  # pylint: disable=g-import-not-at-top
+
+  path = compilation_cache.enable(str(tmp_path / "cache"))
+  written = []
+  for seed in (0, 1):
+    config = mixtures.get_config("ring")
+    config.seed = seed
+    config.num_steps = 10
+    config.batch_size = 32
+    config.num_real = 500
+    config.autoencoder.steps = 50
+    config.autoencoder.batch_size = 64
+    config.autoencoder.max_relative_mse = 1.0  # the gate is not the point
+    config.log_every = config.eval.every = config.checkpoint_every = 10
+    config.eval.num_samples = 128
+    mog.train_and_evaluate(config, str(tmp_path / f"seed{seed}"))
+    written.append(sorted(os.listdir(path)))
+  assert any(name.startswith("jit_train_steps-") for name in written[0])
+  assert written[1] == written[0], sorted(set(written[1]) - set(written[0]))
