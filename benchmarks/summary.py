@@ -1165,22 +1165,53 @@ def block_diw_beside_table1(data, path=DIW_HISTORY5, column="history",
   in the `column` column)."""
   before, after = cells(data(TABLE1)), cells(data(path))
   num_modes = data(TABLE1)["protocol"]["num_modes"]
-  lines = [f"| data set | {column} | seeds | modes | HQS % | JSD | bar reached "
-           "| per seed: modes / HQS % / steps to the bar |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  lines = _diw_cells_header(column)
   for dataset in data(path)["protocol"]["configs"]:
     for label, table in zip(labels, (before, after)):
-      runs = sorted(table[dataset, "diwgan"], key=lambda r: r["seed"])
-      st = _stats(runs)
-      seeds = ", ".join(
-          f"{r['modes']:g} / {100 * r['hqs']:.1f} / "
-          + (f"{r['steps_to_quality']:,}" if r["steps_to_quality"] else "-")
-          for r in runs)
-      lines.append(
-          f"| {dataset} | {label} | {st['seeds']} | {_range(st['modes'])} of "
-          f"{num_modes[dataset]} | {st['hqs_mean']:.1f} ({st['hqs_std']:.1f})"
-          f" | {st['jsd_mean']:.3f} | {len(st['bar'])}/{st['seeds']} | "
-          f"{seeds} |")
+      lines.append(_diw_cells_row(dataset, label, table[dataset, "diwgan"],
+                                  num_modes[dataset]))
+  return "\n".join(lines)
+
+
+def _diw_cells_header(column):
+  return [f"| data set | {column} | seeds | modes | HQS % | JSD | bar reached "
+          "| per seed: modes / HQS % / steps to the bar |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def _diw_cells_row(dataset, label, runs, num_modes):
+  """One set's DIW-GAN runs: modes, HQS, JSD, the bar, then per seed."""
+  runs = sorted(runs, key=lambda r: r["seed"])
+  st = _stats(runs)
+  seeds = ", ".join(
+      f"{r['modes']:g} / {100 * r['hqs']:.1f} / "
+      + (f"{r['steps_to_quality']:,}" if r["steps_to_quality"] else "-")
+      for r in runs)
+  return (f"| {dataset} | {label} | {st['seeds']} | {_range(st['modes'])} of "
+          f"{num_modes} | {st['hqs_mean']:.1f} ({st['hqs_std']:.1f}) | "
+          f"{st['jsd_mean']:.3f} | {len(st['bar'])}/{st['seeds']} | {seeds} |")
+
+
+# Fewer steps to the bar on the ring: one setting changed at a time from
+# the defaults (DIW_CHEAPER_STEP's ring runs), 3 vmapped seeds each.
+RING_STEP_LEVERS = (
+    ("defaults", DIW_CHEAPER_STEP),
+    ("diw.alpha = 2", "docs/results/ring_step_levers/alpha2/results.json"),
+    ("diw.alpha = 4", "docs/results/ring_step_levers/alpha4/results.json"),
+    ("generator lr 2e-3",
+     "docs/results/ring_step_levers/glr2e-3/results.json"),
+    ("final lr fraction 0.01",
+     "docs/results/ring_step_levers/final001/results.json"),
+)
+
+
+def block_ring_step_levers(data, levers=RING_STEP_LEVERS):
+  lines = _diw_cells_header("setting")
+  for label, path in levers:
+    results = data(path)
+    lines.append(_diw_cells_row(
+        "ring", label, cells(results)["ring", "diwgan"],
+        results["protocol"]["num_modes"]["ring"]))
   return "\n".join(lines)
 
 
@@ -2065,6 +2096,7 @@ BLOCKS = {
         settings=SIDE_BY_SIDE_XEON),
     "step-before-after-xeon": block_step_before_after,
     "diw-history5": block_diw_beside_table1,
+    "ring-step-levers": block_ring_step_levers,
     "diw-cheaper-step": functools.partial(
         block_diw_beside_table1, path=DIW_CHEAPER_STEP, column="step",
         labels=("Table 1", "cheaper step")),
