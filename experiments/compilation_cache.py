@@ -26,6 +26,7 @@ import os
 import platform
 from typing import FrozenSet, Optional
 
+from absl import logging
 import jax
 from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
@@ -75,12 +76,20 @@ def enable(directory: str) -> Optional[str]:
   user's choice stands).
 
   Returns:
-    The folder the compiled programs go to, or None where the environment's
-    choice was kept.
+    The folder the compiled programs go to; None where the environment's
+    choice was kept or the folder cannot be created (a warning says why).
   """
   if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     return None
   path = os.path.join(directory, host_key())
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as error:
+    # A folder the run cannot write (a read-only home): one warning here
+    # rather than one per compiled program, and the run goes on without.
+    logging.warning("No compilation cache: cannot create %s (%s).", path,
+                    error)
+    return None
   jax.config.update("jax_compilation_cache_dir", path)
   jax.config.update("jax_persistent_cache_min_compile_time_secs",
                     MIN_COMPILE_SECONDS)

@@ -104,3 +104,13 @@ def test_every_seed_loads_the_programs_of_the_first(tmp_path,
     written.append(sorted(os.listdir(path)))
   assert any(name.startswith("jit_train_steps-") for name in written[0])
   assert written[1] == written[0], sorted(set(written[1]) - set(written[0]))
+
+
+def test_a_folder_that_cannot_be_made_leaves_the_cache_off(
+    tmp_path, restore_cache_settings):
+  del restore_cache_settings
+  before = jax.config.values["jax_compilation_cache_dir"]
+  blocker = tmp_path / "file"
+  blocker.write_text("not a folder")
+  assert compilation_cache.enable(str(blocker / "cache")) is None
+  assert jax.config.values["jax_compilation_cache_dir"] == before
