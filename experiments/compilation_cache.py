@@ -30,7 +30,7 @@ from absl import logging
 import jax
 from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
-# Programs are cached however quickly they compiled: a run's set-up is ~150
+# Programs are cached however quickly they compiled: a run's set-up is ~50
 # small programs whose compilation adds up (JAX's default caches only those
 # over one second).
 MIN_COMPILE_SECONDS = 0.0
