@@ -13,6 +13,9 @@ module is where the programs turn that cache on:
 - `python -m experiments.compare`: `<workdir>/jax_cache`
   (`--nocompilation_cache` turns it off).
 
+Each CPU kind's folder holds at most `MAX_BYTES`; past that the least
+recently used programs are evicted.
+
 A compiled CPU program is built for the CPU it was compiled on, so each
 directory holds one subfolder per CPU kind (`host_key`): a cache on a
 network home or in a `runs/` folder moved to another machine is not read
@@ -34,6 +37,10 @@ from jax.experimental.compilation_cache import compilation_cache as jax_cache
 # small programs whose compilation adds up (JAX's default caches only those
 # over one second).
 MIN_COMPILE_SECONDS = 0.0
+# The cache's size on disk, per CPU kind; the least recently used programs
+# go first. A mixture run's programs take about a megabyte, an image run's
+# more: the image set is a constant inside its training programs.
+MAX_BYTES = 2**30
 
 
 def cpu_flags() -> FrozenSet[str]:
@@ -93,5 +100,6 @@ def enable(directory: str) -> Optional[str]:
   jax.config.update("jax_compilation_cache_dir", path)
   jax.config.update("jax_persistent_cache_min_compile_time_secs",
                     MIN_COMPILE_SECONDS)
+  jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
   jax_cache.reset_cache()
   return path

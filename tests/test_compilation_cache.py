@@ -10,7 +10,8 @@ import pytest
 from experiments import compilation_cache
 
 _SETTINGS = ("jax_compilation_cache_dir",
-             "jax_persistent_cache_min_compile_time_secs")
+             "jax_persistent_cache_min_compile_time_secs",
+             "jax_compilation_cache_max_size")
 
 
 @pytest.fixture
@@ -114,3 +115,23 @@ def test_a_folder_that_cannot_be_made_leaves_the_cache_off(
   blocker.write_text("not a folder")
   assert compilation_cache.enable(str(blocker / "cache")) is None
   assert jax.config.values["jax_compilation_cache_dir"] == before
+
+
+def test_the_cache_keeps_to_its_size(tmp_path, monkeypatch,
+                                     restore_cache_settings):
+  """Past MAX_BYTES the least recently used programs are evicted."""
+  del restore_cache_settings
+  monkeypatch.setattr(compilation_cache, "MAX_BYTES", 40_000)
+  path = compilation_cache.enable(str(tmp_path))
+
+  def size():
+    return sum(os.path.getsize(os.path.join(path, name))
+               for name in os.listdir(path) if name.endswith("-cache"))
+
+  first = None
+  for scale in range(1, 9):  # distinct programs, each a few kilobytes
+    jax.jit(lambda x, s=float(scale): jnp.cumsum(jnp.cos(x) * s) ** 2)(
+        jnp.arange(19.0 + scale))
+    first = first or sorted(os.listdir(path))
+    assert size() <= compilation_cache.MAX_BYTES
+  assert not set(first) <= set(os.listdir(path))  # the oldest went first
