@@ -32,6 +32,7 @@ The compiled programs (`experiments.compilation_cache`), `--compilation_cache`:
   `<root>/<tag>/warmup_<config>_<method>`) fills first: a user's later runs;
 - `off`: no cache (`--compilation_cache=`), as every run was before the
   cache existed.
+
 Results already in `--output` (same tag, config, method, seed) are kept and
 not rerun, so an interrupted sweep continues where it stopped; `--reread`
 recomputes their run-file fields from the workdirs still on disk.
