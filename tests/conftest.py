@@ -1,11 +1,14 @@
 """Strict JAX settings for every test: rank promotion raises, float32."""
 
+import contextlib
 import pathlib
 import shutil
 import tempfile
 
 import jax
 import pytest
+
+from experiments import compilation_cache
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_enable_x64", False)
@@ -90,3 +93,39 @@ def without_timings():
              if k not in ("curve", "train_seconds", "seconds_per_step")}
             for r in runs]
   return strip
+
+
+# The process-wide settings `compilation_cache.enable` changes.
+_CACHE_SETTINGS = ("jax_compilation_cache_dir",
+                   "jax_persistent_cache_min_compile_time_secs",
+                   "jax_compilation_cache_max_size")
+
+
+@contextlib.contextmanager
+def _cache_settings_kept():
+  """Gives the process back its own compilation-cache settings afterwards."""
+  saved = {name: jax.config.values[name] for name in _CACHE_SETTINGS}
+  try:
+    yield
+  finally:
+    for name, value in saved.items():
+      jax.config.update(name, value)
+    compilation_cache.jax_cache.reset_cache()
+
+
+@pytest.fixture
+def restore_cache_settings(monkeypatch):
+  """A test that moves the compilation cache, its environment variable
+  unset; the process's settings come back after it."""
+  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+  with _cache_settings_kept():
+    yield
+
+
+@pytest.fixture(scope="module")
+def module_compilation_cache(tmp_path_factory):
+  """A persistent compilation cache for one module's tests
+  (`compilation_cache.enable`): a later run of a program loads it."""
+  with _cache_settings_kept():
+    compilation_cache.enable(str(tmp_path_factory.mktemp("jax_cache")))
+    yield

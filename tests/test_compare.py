@@ -8,7 +8,6 @@ import statistics
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from experiments import compare
@@ -32,21 +31,9 @@ pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 @pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-  """The harness's persistent compilation cache: seed 1 reuses seed 0's."""
-  names = ("jax_compilation_cache_dir",
-           "jax_persistent_cache_min_compile_time_secs")
-  saved = {name: jax.config.values[name] for name in names}
-  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-  jax.config.update(names[1], 0.0)
-  yield
-  for name, value in saved.items():
-    jax.config.update(name, value)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, compilation_cache):
-  del compilation_cache
+def finished(tmp_path_factory, module_compilation_cache):
+  """The harness's runs; seed 1 loads seed 0's compiled programs."""
+  del module_compilation_cache
   workdir = str(tmp_path_factory.mktemp("compare"))
   results = compare.run_comparison(
       ["ring"], ["gan", "pacgan"], [0, 1], workdir, OVERRIDES)
@@ -239,8 +226,8 @@ def test_step_costs_are_read_from_the_benchmark_output(tmp_path):
 
 
 def test_equal_time_comparison_trains_each_method_its_steps(
-    tmp_path, compilation_cache):
-  del compilation_cache
+    tmp_path, module_compilation_cache):
+  del module_compilation_cache
   equal_time = compare.equal_time_protocol(
       ["ring"], ["gan", "pacgan"], "gan",
       {"ms_per_step": {"gan": 2.0, "pacgan": 1.0}, "measured_on": {

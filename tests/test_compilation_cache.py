@@ -5,24 +5,8 @@ import os
 
 import jax
 import jax.numpy as jnp
-import pytest
 
 from experiments import compilation_cache
-
-_SETTINGS = ("jax_compilation_cache_dir",
-             "jax_persistent_cache_min_compile_time_secs",
-             "jax_compilation_cache_max_size")
-
-
-@pytest.fixture
-def restore_cache_settings(monkeypatch):
-  """Gives the process back its own cache settings after the test."""
-  monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
-  saved = {name: jax.config.values[name] for name in _SETTINGS}
-  yield
-  for name, value in saved.items():
-    jax.config.update(name, value)
-  compilation_cache.jax_cache.reset_cache()
 
 
 def test_host_key_names_the_cpu_kind(monkeypatch):
